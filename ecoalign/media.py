@@ -1,0 +1,85 @@
+"""Loading and checking images (paths and data URLs) before they enter a request.
+
+Adapters only: the engine sees ``content.Image`` values that already passed these checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from pathlib import Path
+
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from ecoalign.content import Image
+
+ALLOWED_FORMATS = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+}
+MAX_PIXELS = 40_000_000
+_DATA_URL = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[^;,]*)*)(?P<b64>;base64)?,(?P<data>.*)$", re.S
+)
+
+
+class MediaError(ValueError):
+    """An image cannot be used; the message says which and why, in one line."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def check_image_bytes(data: bytes, source: str, max_bytes: int) -> Image:
+    """Accept only real, decodable images under the size limit; return them with their media type."""
+    if len(data) > max_bytes:
+        raise MediaError(f"image {source} is {len(data)} bytes, over the limit of {max_bytes} bytes", too_large=True)
+    if not data:
+        raise MediaError(f"image {source} is empty")
+    try:
+        with PILImage.open(io.BytesIO(data)) as img:
+            fmt = img.format or ""
+            if img.width * img.height > MAX_PIXELS:
+                raise MediaError(
+                    f"image {source} has {img.width}x{img.height} pixels, over {MAX_PIXELS}", too_large=True
+                )
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise MediaError(f"{source} is not a readable image ({exc.__class__.__name__})") from None
+    if fmt not in ALLOWED_FORMATS:
+        raise MediaError(f"image {source} has unsupported format {fmt or 'unknown'}")
+    return Image(data=data, media_type=ALLOWED_FORMATS[fmt], source=source)
+
+
+def load_image_path(path: str | Path, max_bytes: int) -> Image:
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"image file not found: {p}")
+    if not p.is_file():
+        raise MediaError(f"not a file: {p}")
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise MediaError(f"image {p} is {size} bytes, over the limit of {max_bytes} bytes", too_large=True)
+    return check_image_bytes(p.read_bytes(), str(p), max_bytes)
+
+
+def decode_data_url(url: str, max_bytes: int) -> Image:
+    """A ``data:image/...;base64,...`` URL → checked image."""
+    match = _DATA_URL.match(url)
+    if not match or not match.group("b64"):
+        raise MediaError("image data URL must look like data:image/png;base64,<data>")
+    payload = match.group("data")
+    if len(payload) * 3 // 4 > max_bytes + 3:
+        raise MediaError(f"image data URL decodes to over {max_bytes} bytes", too_large=True)
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise MediaError("image data URL has invalid base64") from None
+    return check_image_bytes(data, "data-url", max_bytes)
