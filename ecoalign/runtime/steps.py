@@ -1,0 +1,470 @@
+"""One job step: the only place where the engine, the store and the models meet.
+
+Every function here is safe to run more than once for the same input (at-least-once delivery): node ids are
+deterministic, inserts are ``ON CONFLICT DO NOTHING``, state changes are conditional, and ledger keys are unique.
+Model and evaluator calls happen outside any database transaction.
+
+* ``submit`` creates a job and its root node.
+* ``advance`` (the controller) asks the engine for the next actions and writes them: new nodes, budget
+  reservations, or the job's final result.
+* ``run_node`` executes one node: the scan for the root, else generate → score → settle → verdict. It is split
+  into ``generate_node`` and ``score_node`` so a distributed runtime can put the two on different queues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ecoalign.content import Request
+from ecoalign.engine.graph import NodeKind, NodeStatus, ThoughtGraph
+from ecoalign.engine.policy import Policy
+from ecoalign.engine.prompts import build_messages
+from ecoalign.engine.search import LedgerView, Outcome, PlannedNode, Search
+from ecoalign.engine.strategies import get_strategy
+from ecoalign.evaluators.base import NodeToScore, Score
+from ecoalign.providers.base import Completion, ProviderError
+from ecoalign.runtime.requests import request_from_messages, request_to_messages
+from ecoalign.runtime.services import Services
+from ecoalign.store import ledger, repository
+from ecoalign.store.db import run_in_transaction
+from ecoalign.store.models import Decision, Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+GENERATE = "generate"
+SCAN = "scan"
+MAX_PLANNING_ROUNDS = 8  # engine steps per controller run while everything it plans settles at once
+MAX_STORED_IMAGE_BYTES = 64 * 1024 * 1024  # the request was validated on the way in; this only guards decoding
+
+
+class IdempotencyConflict(ValueError):
+    """An idempotency key reused with a different request."""
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What the controller decided: nodes to run now, or that the job is over."""
+
+    run: tuple[str, ...] = ()
+    finished: bool = False
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a step needs from the job row, read once per step."""
+
+    job_id: str
+    request: Request
+    policy: Policy
+    strategy: str
+    tenant_id: str | None
+
+    def search(self) -> Search:
+        return Search(
+            self.policy,
+            get_strategy(self.strategy),
+            request_chars=len(self.request.text),
+            image_count=len(self.request.images),
+        )
+
+
+def job_spec(job: Job) -> JobSpec:
+    request = request_from_messages(job.request["messages"], max_image_bytes=MAX_STORED_IMAGE_BYTES, max_images=64)
+    return JobSpec(job.id, request, Policy.from_dict(job.policy), job.strategy, job.tenant_id)
+
+
+# -- submit -------------------------------------------------------------------------------------------------------
+def submit(
+    session: Session,
+    request: Request,
+    policy: Policy,
+    *,
+    strategy: str = "ecoalign",
+    tenant_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[str, bool]:
+    """Create a queued job and its root node; ``(job_id, created)``. Validates the strategy name first."""
+    get_strategy(strategy)
+    fingerprint = hashlib.sha256(
+        (request.fingerprint() + repr(sorted(policy.to_dict().items())) + strategy).encode()
+    ).hexdigest()
+    job, created = repository.create_job(
+        session,
+        strategy=strategy,
+        request={"messages": request_to_messages(request)},
+        policy=policy.to_dict(),
+        budget_total=policy.budget,
+        tenant_id=tenant_id,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        root_text=request.text,
+    )
+    if not created and job.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used for a different request")
+    return job.id, created
+
+
+# -- the controller -------------------------------------------------------------------------------------------------
+def advance(
+    factory: sessionmaker[Session],
+    job_id: str,
+    *,
+    dispatch: Callable[[Session, Advance], Advance] | None = None,
+) -> Advance:
+    """Run the engine once for the job, under the job's lock, and persist what it decided.
+
+    ``dispatch(session, decision)`` runs in the same transaction, still under the lock, and may narrow
+    ``decision.run``: the Celery controller uses it to mark the nodes it is about to enqueue, so that the
+    many controller runs of a busy job do not enqueue the same pending node again and again.
+    """
+
+    def _run(session: Session) -> Advance:
+        decision = _advance(session, job_id)
+        return dispatch(session, decision) if dispatch is not None and decision.run else decision
+
+    return run_in_transaction(factory, _run)
+
+
+def _advance(session: Session, job_id: str) -> Advance:
+    job = repository.lock_job(session, job_id)
+    if job is None:
+        raise repository.NotFound(f"no job {job_id}")
+    if JobStatus(job.status).terminal:
+        return Advance(finished=True, status=job.status)
+    repository.start_job(session, job_id)
+    spec = job_spec(job)
+    search = spec.search()
+    waiting: list[str] = []
+    for _ in range(MAX_PLANNING_ROUNDS):
+        graph = repository.load_graph(session, job_id)
+        snap = ledger.snapshot(session, job_id)
+        step = search.step(graph, LedgerView(snap.total, snap.spent, snap.reserved))
+        if step.outcome is not None:
+            _finish(session, graph, step.outcome)
+            return Advance(finished=True, status=JobStatus.SUCCEEDED.value)
+        waiting = [planned.id for planned in step.new if _insert_planned(session, spec, planned)]
+        if waiting or not step.new:
+            break
+        # Everything planned was settled on insert (a template refusal, a reservation the budget refused):
+        # nothing will run to trigger the next step, so the engine looks at the changed graph again now.
+    # The graph as loaded plus what was just planned: the same answer as reloading it, without a second read.
+    pending = [n.id for n in graph if n.status is NodeStatus.PENDING]
+    pending += [node_id for node_id in waiting if node_id not in graph]
+    return Advance(run=tuple(dict.fromkeys(pending)))
+
+
+def _insert_planned(session: Session, spec: JobSpec, planned: PlannedNode) -> bool:
+    """Insert one planned node (and reserve its cost); True if it is now pending, waiting to run."""
+    new = repository.insert_nodes(session, spec.job_id, [repository.PlannedNode(planned.as_node(), planned.action)])
+    if not new:
+        return True  # planned before (a redelivered controller step): the graph as loaded already has it
+    if planned.prefilled_text is not None:
+        _finish_template(session, spec.job_id, planned)
+        return False
+    if not ledger.reserve(session, spec.job_id, planned.id, GENERATE, planned.est_tokens, spec.tenant_id):
+        repository.finish_node(
+            session,
+            spec.job_id,
+            planned.id,
+            NodeStatus.FAILED,
+            failure_reason=f"budget exhausted: needed {planned.est_tokens} tokens",
+        )
+        return False
+    return True
+
+
+def _finish_template(session: Session, job_id: str, planned: PlannedNode) -> None:
+    """Template refusals are written, not generated: safe by construction, no tokens."""
+    attempt = repository.claim_node(session, job_id, planned.id, lease_seconds=60)
+    repository.record_generation(
+        session,
+        job_id,
+        planned.id,
+        text=planned.prefilled_text or "",
+        model="template",
+        tokens_prompt=0,
+        tokens_completion=0,
+        attempt=attempt,
+    )
+    repository.record_score(
+        session,
+        job_id,
+        planned.id,
+        safety=1.0,
+        utility=0.0,
+        categories={},
+        evaluator="template",
+        tokens_eval=0,
+        attempt=attempt,
+    )
+    repository.finish_node(session, job_id, planned.id, NodeStatus.DONE, attempt=attempt)
+
+
+def _finish(session: Session, graph: ThoughtGraph, outcome: Outcome) -> None:
+    repository.finish_job(
+        session,
+        graph.job_id,
+        status=JobStatus.SUCCEEDED,
+        decision=Decision(outcome.decision),
+        response=graph[outcome.node_id].text,
+        path=list(outcome.path),
+        path_safety=outcome.safety,
+        utility=outcome.utility,
+        reason=outcome.reason,
+    )
+
+
+def fail_job(factory: sessionmaker[Session], job_id: str, reason: str) -> bool:
+    return run_in_transaction(
+        factory, lambda s: repository.finish_job(s, job_id, status=JobStatus.FAILED, failure_reason=reason)
+    )
+
+
+# -- one node -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    spec: JobSpec
+    graph: ThoughtGraph
+    attempt: int
+
+
+def claim(
+    factory: sessionmaker[Session], job_id: str, node_id: str, *, lease_s: float, max_attempts: int | None = None
+) -> Claim | None:
+    """Take the node (pending, or running past its lease); None if someone else has it or it is finished."""
+
+    def _claim(session: Session) -> Claim | None:
+        attempt = repository.claim_node(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
+        if attempt is None:
+            return None
+        job = repository.get_job(session, job_id)
+        assert job is not None
+        return Claim(job_spec(job), repository.load_graph(session, job_id), attempt)
+
+    return run_in_transaction(factory, _claim)
+
+
+def run_node(
+    factory: sessionmaker[Session], services: Services, job_id: str, node_id: str, *, lease_s: float = 120
+) -> None:
+    """Execute one node end to end (the in-process driver's unit of work)."""
+    claimed = claim(factory, job_id, node_id, lease_s=lease_s)
+    if claimed is None:
+        return
+    if claimed.graph[node_id].kind is NodeKind.ROOT:
+        scan_root(factory, services, claimed)
+        return
+    completion = generate_node(factory, services, claimed, node_id)
+    if completion is not None:
+        score_node(factory, services, job_id, node_id, claimed.attempt)
+
+
+def scan_root(factory: sessionmaker[Session], services: Services, claimed: Claim) -> None:
+    """The global scan: every segment of the request scored on its own; the weakest one is the request's risk."""
+    job_id, root_id = claimed.spec.job_id, claimed.graph.root.id
+    started = time.perf_counter()
+    score = services.scanner.scan(claimed.spec.request)
+    elapsed = time.perf_counter() - started
+
+    def _store(session: Session) -> None:
+        repository.record_scan(session, job_id, scan_record(score, elapsed))
+        repository.record_score(
+            session,
+            job_id,
+            root_id,
+            safety=score.safety,
+            utility=0.0,
+            categories=score.categories,
+            evaluator=score.evaluator,
+            tokens_eval=score.tokens,
+            attempt=claimed.attempt,
+        )
+        if score.tokens:
+            ledger.settle(session, job_id, root_id, SCAN, score.tokens, calls=1)
+        repository.finish_node(session, job_id, root_id, NodeStatus.DONE, attempt=claimed.attempt)
+
+    run_in_transaction(factory, _store)
+
+
+def scan_record(score: Score, elapsed_s: float) -> dict[str, Any]:
+    return {
+        "safety": score.safety,
+        "categories": score.categories,
+        "evaluator": score.evaluator,
+        "model": score.model,
+        "tokens": score.tokens,
+        "weakest": score.weakest,
+        "latency_s": round(elapsed_s, 4),
+        "segments": [
+            {"kind": s.kind, "index": s.index, "text": s.text, "safety": s.safety, "categories": s.categories}
+            for s in score.segments
+        ],
+    }
+
+
+def lineage_texts(graph: ThoughtGraph, node_id: str) -> list[str]:
+    """Texts of the steps before the node (root excluded), in order."""
+    return [n.text for n in graph.lineage(node_id)[:-1] if n.kind is not NodeKind.ROOT]
+
+
+def generate_node(
+    factory: sessionmaker[Session], services: Services, claimed: Claim, node_id: str
+) -> Completion | None:
+    """Call the model for a claimed node and store its text; on failure refund and fail the node."""
+    spec, graph = claimed.spec, claimed.graph
+    node = graph[node_id]
+    action = "merge" if len(node.parents) > 1 else ""
+    messages = build_messages(spec.request, node.kind.value, lineage_texts(graph, node_id), action=action)
+    max_tokens = {"thought": spec.policy.thought_tokens, "answer": spec.policy.answer_tokens}.get(
+        node.kind.value, spec.policy.refusal_tokens
+    )
+    seed = int(hashlib.sha256(node_id.encode()).hexdigest()[:8], 16)
+    try:
+        completion = services.provider.complete(
+            messages, max_tokens=max_tokens, temperature=spec.policy.temperature, seed=seed
+        )
+    except ProviderError as exc:
+        fail_node(factory, spec.job_id, node_id, claimed.attempt, f"model call failed: {exc}")
+        return None
+    gen_ai = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": getattr(services.provider, "model_id", ""),
+        "gen_ai.response.model": completion.model,
+        "gen_ai.request.max_tokens": max_tokens,
+        "gen_ai.request.temperature": spec.policy.temperature,
+        "gen_ai.request.seed": seed,
+        "gen_ai.response.finish_reasons": [completion.finish_reason] if completion.finish_reason else [],
+        "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
+        "ecoalign.latency_s": round(completion.latency_s, 4),
+    }
+    recorded = run_in_transaction(
+        factory,
+        lambda s: repository.record_generation(
+            s,
+            spec.job_id,
+            node_id,
+            text=completion.text,
+            model=completion.model,
+            tokens_prompt=completion.usage.prompt_tokens,
+            tokens_completion=completion.usage.completion_tokens,
+            prompt=redact_images(messages),
+            gen_ai=gen_ai,
+            attempt=claimed.attempt,
+        ),
+    )
+    if not recorded:  # the node is no longer ours: another attempt holds it, or the job ended meanwhile
+        run_in_transaction(factory, lambda s: _settle_if_ended(s, spec.job_id, node_id, completion.usage.total_tokens))
+        return None
+    return completion
+
+
+def _settle_if_ended(session: Session, job_id: str, node_id: str, tokens: int) -> None:
+    """A call that finished after its job ended (cancelled) still cost its tokens: settle them late.
+
+    If the job is still active another attempt holds the node, and that attempt pays for the node.
+    """
+    job = repository.get_job(session, job_id)
+    if job is not None and JobStatus(job.status).terminal:
+        ledger.settle(session, job_id, node_id, GENERATE, tokens)
+
+
+def score_node(factory: sessionmaker[Session], services: Services, job_id: str, node_id: str, attempt: int) -> bool:
+    """Score a generated node, settle its real cost, and let the engine say whether it stands or is pruned.
+
+    A redelivered or stale call (the node is no longer running under ``attempt``) returns before the evaluator
+    runs (False); the score is recorded before the charge is settled, so only the attempt that owns the node
+    pays. True when this call scored (or failed) the node.
+    """
+
+    def _load(session: Session) -> tuple[JobSpec, ThoughtGraph, int, int] | None:
+        job = repository.get_job(session, job_id)
+        row = repository.get_node(session, node_id)
+        assert job is not None and row is not None
+        if row.status != NodeStatus.RUNNING.value or row.attempts != attempt:
+            if row.attempts == attempt:  # ours, but finished by someone else: cancelled with its job?
+                _settle_if_ended(session, job_id, node_id, row.tokens_prompt + row.tokens_completion)
+            return None
+        return job_spec(job), repository.load_graph(session, job_id), row.tokens_prompt, row.tokens_completion
+
+    loaded = run_in_transaction(factory, _load)
+    if loaded is None:
+        return False
+    spec, graph, tokens_prompt, tokens_completion = loaded
+    node = graph[node_id]
+    try:
+        score = services.evaluator.score_node(
+            NodeToScore(spec.request, node.kind.value, node.text, tuple(lineage_texts(graph, node_id)))
+        )
+    except ProviderError as exc:
+        fail_node(
+            factory, job_id, node_id, attempt, f"evaluator failed: {exc}", spent=tokens_prompt + tokens_completion
+        )
+        return True
+
+    def _store(session: Session) -> None:
+        if not repository.record_score(
+            session,
+            job_id,
+            node_id,
+            safety=score.safety,
+            utility=score.utility,
+            categories=score.categories,
+            evaluator=score.evaluator,
+            tokens_eval=score.tokens,
+            attempt=attempt,
+        ):
+            return  # lost the lease (or the job ended): the new holder scores and pays
+        ledger.settle(session, job_id, node_id, GENERATE, tokens_prompt + tokens_completion + score.tokens)
+        scored = repository.load_graph(session, job_id)
+        status, reason = spec.search().verdict(scored, node_id)
+        repository.finish_node(session, job_id, node_id, status, prune_reason=reason, attempt=attempt)
+
+    run_in_transaction(factory, _store)
+    return True
+
+
+def fail_node(
+    factory: sessionmaker[Session], job_id: str, node_id: str, attempt: int | None, reason: str, *, spent: int = 0
+) -> None:
+    """A node that cannot be completed: pay for what was really spent, release the rest, keep the reason."""
+
+    def _fail(session: Session) -> None:
+        if spent:
+            ledger.settle(session, job_id, node_id, GENERATE, spent)
+        else:
+            ledger.refund(session, job_id, node_id, GENERATE)
+        repository.finish_node(
+            session, job_id, node_id, NodeStatus.FAILED, failure_reason=reason[:2000], attempt=attempt
+        )
+
+    log.warning("node %s of job %s failed: %s", node_id, job_id, reason)
+    run_in_transaction(factory, _fail)
+
+
+def redact_images(messages: list[dict]) -> list[dict]:
+    """The prompt as stored in the trace: image bytes replaced by their hash (the request row keeps them)."""
+    out = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, list):
+            content = [
+                {"type": "image_url", "image_url": {"url": "sha256:" + _sha256(p["image_url"]["url"])}}
+                if p.get("type") == "image_url"
+                else p
+                for p in content
+            ]
+        out.append({**message, "content": content})
+    return out
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,161 @@
+"""Engines, sessions and transactions for SQLite (embedded default) and PostgreSQL (psycopg 3).
+
+SQLite is configured so that it behaves like a small transactional server: WAL (readers never block the
+writer), foreign keys on, a busy timeout instead of immediate "database is locked", and ``BEGIN IMMEDIATE`` so a
+transaction takes the write lock up front. That last point matters: a deferred transaction that reads and then
+writes can fail with SQLITE_BUSY without waiting when another writer committed in between, and it also makes
+every transaction serialisable, which is what lets the ledger and the repository skip ``FOR UPDATE`` there.
+It also lets SAVEPOINTs work (pysqlite's own transaction handling breaks them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(url_or_engine: str | Engine) -> bool:
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else make_url(url_or_engine)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(
+    url: str,
+    *,
+    sqlite_begin: str = "BEGIN IMMEDIATE",
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    echo: bool = False,
+    **kwargs: Any,
+) -> Engine:
+    """Create an engine with the settings this store relies on (see the module docstring).
+
+    ``sqlite_begin`` is the statement that opens a SQLite transaction; ``"BEGIN"`` (deferred) lets read-only
+    sessions run alongside a writer, at the price of possible SQLITE_BUSY on a later write.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        if memory:  # one shared connection, or every checkout would see a different empty database
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = create_engine(url, connect_args=connect_args, echo=echo, **kwargs)
+        _configure_sqlite(engine, sqlite_begin, wal=not memory)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        if kwargs.get("poolclass") is None:  # a queue pool; NullPool/StaticPool take no size
+            kwargs.setdefault("pool_size", pool_size)
+            kwargs.setdefault("max_overflow", max_overflow)
+            kwargs.setdefault("pool_recycle", 1800)
+        connect_args = {"application_name": "ecoalign", "connect_timeout": 10}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        return create_engine(url, connect_args=connect_args, echo=echo, **kwargs)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
+
+
+def _configure_sqlite(engine: Engine, begin: str, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite: it would otherwise emit BEGIN lazily (breaking
+        # SAVEPOINT) and COMMIT before DDL. SQLAlchemy's "begin" event below emits our own BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded attributes after commit (results are handed to other layers afterwards)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit if the block succeeds, roll back if it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# SQLSTATEs worth retrying on Postgres: serialization failure, deadlock detected.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transient conflict: Postgres deadlock/serialization failure, or SQLite busy/locked after the timeout."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    message = str(orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def run_in_transaction(
+    factory: sessionmaker[Session],
+    fn: Callable[[Session], T],
+    *,
+    attempts: int = 5,
+    backoff_s: float = 0.05,
+) -> T:
+    """Run ``fn(session)`` in its own transaction, retrying the whole transaction on a transient conflict.
+
+    ``fn`` must be safe to run again from scratch (every store operation is: they are idempotent).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(factory) as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """``INSERT`` with ``on_conflict_do_nothing()`` for the session's dialect (Postgres or SQLite).
+
+    Both dialects spell it ``INSERT ... ON CONFLICT DO NOTHING`` and both support ``RETURNING`` after it
+    (SQLite since 3.35), so callers learn which rows were really new.
+    """
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return pg_insert(table)
+    if name == "sqlite":
+        return sqlite_insert(table)
+    raise NotImplementedError(f"no ON CONFLICT insert for dialect {name}")

@@ -1,0 +1,636 @@
+"""Typed helpers the runtime calls: jobs, the thought graph's nodes and edges, leases, tenants and API keys.
+
+Every write is **conditional** on the state it expects (``WHERE status = 'running' AND attempts = :attempt``),
+so a redelivered task, a worker whose lease expired, or a second controller changes nothing and learns so from
+the return value. None of them commits: the caller owns the transaction.
+
+Lock order (Postgres; on SQLite ``BEGIN IMMEDIATE`` already serialises writers): **jobs → nodes/edges →
+ledger_entries → tenants → tenant_daily_usage**. Every function here that writes locks the job row first, as the
+ledger does, so any mix of these calls in one transaction cannot deadlock with another such mix; and because
+writers of one job queue on its row, "finish a node, then count the job's in-flight nodes" in one transaction
+lets exactly one of several concurrent finishers see zero (fan-in counted in the database).
+Never keep a transaction open across a model call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, ThoughtGraph, node_id
+from ecoalign.store import ledger
+from ecoalign.store.db import dialect_insert
+from ecoalign.store.models import (
+    ACTIVE_JOB_STATUSES,
+    ApiKey,
+    Decision,
+    Edge,
+    Job,
+    JobStatus,
+    NodeRow,
+    Tenant,
+    new_id,
+    utcnow,
+)
+
+JOBS = cast(Table, Job.__table__)
+NODES = cast(Table, NodeRow.__table__)
+EDGES = cast(Table, Edge.__table__)
+
+IN_FLIGHT = (NodeStatus.PENDING.value, NodeStatus.RUNNING.value)
+DEFAULT_ACTIONS: dict[NodeKind, str] = {
+    NodeKind.ROOT: "scan",
+    NodeKind.THOUGHT: "think",
+    NodeKind.ANSWER: "answer",
+    NodeKind.REFUSAL: "refuse",
+}
+
+
+class NotFound(LookupError):
+    """The job (or node) does not exist."""
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """A node to insert, with what the graph type does not carry: the action that makes it and its prompt."""
+
+    node: Node
+    action: str = ""  # default: from the kind (think / answer / refuse / scan)
+    prompt: list[dict[str, Any]] | None = None
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _lock_job_status(session: Session, job_id: str) -> str:
+    """Lock the job row (first in the lock order) and return its status."""
+    status = session.execute(select(JOBS.c.status).where(JOBS.c.id == job_id).with_for_update()).scalar_one_or_none()
+    if status is None:
+        raise NotFound(f"no job {job_id}")
+    return str(status)
+
+
+# -- jobs ----------------------------------------------------------------------------------------------------------
+def create_job(
+    session: Session,
+    *,
+    strategy: str,
+    request: dict[str, Any],
+    policy: dict[str, Any],
+    budget_total: int,
+    tenant_id: str | None = None,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+    root_text: str = "",
+    job_id: str | None = None,
+) -> tuple[Job, bool]:
+    """Create a queued job and its root node; ``(job, created)``.
+
+    With an ``idempotency_key`` (unique per tenant, and among tenant-less jobs) a second call returns the first
+    job and ``created=False``; the caller should compare ``request_fingerprint`` and reject a different request
+    reusing a key. The root node id is ``graph.node_id(job.id, "root", ())``.
+    """
+    now = utcnow()
+    job_id = job_id or new_id()
+    inserted = session.execute(
+        dialect_insert(session, JOBS)
+        .values(
+            id=job_id,
+            tenant_id=tenant_id,
+            status=JobStatus.QUEUED.value,
+            strategy=strategy,
+            request=request,
+            request_fingerprint=request_fingerprint,
+            policy=policy,
+            idempotency_key=idempotency_key,
+            budget_total=budget_total,
+            budget_spent=0,
+            budget_reserved=0,
+            model_calls=0,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        .on_conflict_do_nothing()
+        .returning(JOBS.c.id)
+    ).first()
+    if inserted is None:
+        existing: Job | None = None
+        if idempotency_key is not None:
+            tenant_match = Job.tenant_id.is_(None) if tenant_id is None else Job.tenant_id == tenant_id
+            existing = session.scalars(select(Job).where(tenant_match, Job.idempotency_key == idempotency_key)).first()
+        if existing is None:
+            existing = session.get(Job, job_id)
+        if existing is None:
+            raise RuntimeError(f"job insert conflicted but no job {job_id} / key {idempotency_key!r} found")
+        return existing, False
+    root = Node(id=node_id(job_id, NodeKind.ROOT, ()), kind=NodeKind.ROOT, text=root_text)
+    insert_nodes(session, job_id, [root])
+    job = session.get(Job, job_id)
+    assert job is not None
+    return job, True
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    """The job as committed now (refreshes any copy already in the session)."""
+    return session.scalars(select(Job).where(Job.id == job_id).execution_options(populate_existing=True)).first()
+
+
+def lock_job(session: Session, job_id: str) -> Job | None:
+    """The job, locked until the transaction ends (``SELECT ... FOR UPDATE`` on Postgres).
+
+    The controller calls this first, so two controller runs of one job never interleave. On SQLite it is a plain
+    read: the transaction already holds the database write lock.
+    """
+    return session.scalars(
+        select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+
+
+def start_job(session: Session, job_id: str, *, now: datetime | None = None) -> bool:
+    """``queued → running``; False if it was not queued (already started, finished or cancelled)."""
+    done = session.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
+        .values(status=JobStatus.RUNNING.value, started_at=now or utcnow(), version=JOBS.c.version + 1)
+    )
+    return _rowcount(done) == 1
+
+
+def record_scan(session: Session, job_id: str, scan: dict[str, Any]) -> bool:
+    """Store the global scanner's segment scores on an active job."""
+    done = session.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.status.in_(ACTIVE_JOB_STATUSES))
+        .values(scan=scan, version=JOBS.c.version + 1)
+    )
+    return _rowcount(done) == 1
+
+
+def finish_job(
+    session: Session,
+    job_id: str,
+    *,
+    status: JobStatus | str,
+    decision: Decision | str | None = None,
+    response: str | None = None,
+    path: Sequence[str] | None = None,
+    path_safety: float | None = None,
+    utility: float | None = None,
+    reason: str | None = None,
+    failure_reason: str | None = None,
+    release: bool = True,
+) -> bool:
+    """Move an active job to a terminal status with its result; False if it already was terminal.
+
+    The winner also refunds every reservation still held (``ledger.release_all``) in the same transaction.
+    """
+    status_ = JobStatus(status)
+    if not status_.terminal:
+        raise ValueError(f"{status_} is not a terminal job status")
+    done = session.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.status.in_(ACTIVE_JOB_STATUSES))
+        .values(
+            status=status_.value,
+            decision=Decision(decision).value if decision is not None else None,
+            response=response,
+            path=list(path) if path is not None else None,
+            path_safety=path_safety,
+            utility=utility,
+            reason=reason,
+            failure_reason=failure_reason,
+            finished_at=utcnow(),
+            version=JOBS.c.version + 1,
+        )
+    )
+    if _rowcount(done) != 1:
+        return False
+    if release:
+        ledger.release_all(session, job_id)
+    return True
+
+
+def cancel_job(session: Session, job_id: str, *, reason: str = "cancelled") -> bool:
+    """Cancel an active job: its in-flight nodes become ``failed`` and its reservations are refunded.
+
+    A worker whose call is still in flight will find its node no longer running (its writes return False) but
+    must still ``ledger.settle`` its key: the late settle charges what the call really cost.
+    """
+    if not finish_job(session, job_id, status=JobStatus.CANCELLED, failure_reason=reason, release=False):
+        return False
+    session.execute(
+        update(NODES)
+        .where(NODES.c.job_id == job_id, NODES.c.status.in_(IN_FLIGHT))
+        .values(
+            status=NodeStatus.FAILED.value, failure_reason=f"job {reason}", finished_at=utcnow(), lease_expires_at=None
+        )
+    )
+    ledger.release_all(session, job_id)
+    return True
+
+
+# -- the graph -----------------------------------------------------------------------------------------------------
+def insert_nodes(session: Session, job_id: str, nodes: Iterable[Node | PlannedNode]) -> list[str]:
+    """Insert planned nodes and their edges; returns the ids that were new (idempotent).
+
+    The ids are deterministic (``graph.node_id``), so a redelivered planning step inserts nothing
+    (``INSERT ... ON CONFLICT DO NOTHING`` on both dialects). Parents must already exist, or come earlier
+    in ``nodes``, and belong to the same job.
+    """
+    planned = [n if isinstance(n, PlannedNode) else PlannedNode(n) for n in nodes]
+    if not planned:
+        return []
+    _lock_job_status(session, job_id)
+    now = utcnow()
+    # Stagger created_at by microseconds so the batch keeps its order when loaded back.
+    rows = [
+        {
+            "id": p.node.id,
+            "job_id": job_id,
+            "kind": NodeKind(p.node.kind).value,
+            "depth": p.node.depth,
+            "ordinal": p.node.ordinal,
+            "action": p.action or DEFAULT_ACTIONS[NodeKind(p.node.kind)],
+            "status": NodeStatus(p.node.status).value,
+            "text": p.node.text,
+            "prompt": p.prompt,
+            "model": p.node.model,
+            "evaluator": p.node.evaluator,
+            "safety": p.node.safety,
+            "utility": p.node.utility,
+            "categories": dict(p.node.categories),
+            "tokens_prompt": 0,
+            "tokens_completion": 0,
+            "tokens_eval": 0,
+            "tokens": p.node.tokens,
+            "est_tokens": p.node.est_tokens,
+            "prune_reason": p.node.prune_reason,
+            "failure_reason": p.node.failure_reason,
+            "reason": p.node.reason,
+            "attempts": 0,
+            "created_at": now + timedelta(microseconds=i),
+        }
+        for i, p in enumerate(planned)
+    ]
+    new_ids = set(
+        session.scalars(dialect_insert(session, NODES).values(rows).on_conflict_do_nothing().returning(NODES.c.id))
+    )
+    edges = [
+        {"job_id": job_id, "parent_id": parent, "child_id": p.node.id} for p in planned for parent in p.node.parents
+    ]
+    if edges:
+        parent_ids = {e["parent_id"] for e in edges}
+        found = {
+            row.id: row.job_id
+            for row in session.execute(select(NODES.c.id, NODES.c.job_id).where(NODES.c.id.in_(parent_ids)))
+        }
+        wrong = sorted(pid for pid in parent_ids if found.get(pid) != job_id)
+        if wrong:
+            raise GraphError(f"parents not in job {job_id}: {wrong}")
+        session.execute(dialect_insert(session, EDGES).values(edges).on_conflict_do_nothing())
+    return [p.node.id for p in planned if p.node.id in new_ids]
+
+
+def _to_graph_node(row: NodeRow, parents: tuple[str, ...]) -> Node:
+    return Node(
+        id=row.id,
+        kind=NodeKind(row.kind),
+        parents=parents,
+        depth=row.depth,
+        status=NodeStatus(row.status),
+        ordinal=row.ordinal,
+        text=row.text,
+        safety=row.safety,
+        utility=row.utility,
+        categories={str(k): float(v) for k, v in (row.categories or {}).items()},
+        tokens=row.tokens,
+        est_tokens=row.est_tokens,
+        model=row.model,
+        evaluator=row.evaluator,
+        prune_reason=row.prune_reason,
+        failure_reason=row.failure_reason,
+        reason=row.reason,
+    )
+
+
+def load_nodes(session: Session, job_id: str) -> list[NodeRow]:
+    """The job's node rows in creation order (with every stored column: prompt, timings, gen_ai...)."""
+    return list(
+        session.scalars(
+            select(NodeRow)
+            .where(NodeRow.job_id == job_id)
+            .order_by(NodeRow.created_at, NodeRow.depth, NodeRow.ordinal, NodeRow.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def load_graph(session: Session, job_id: str) -> ThoughtGraph:
+    """Rebuild the job's ``ThoughtGraph``: nodes in creation order (parents first), parents from the edges."""
+    rows = load_nodes(session, job_id)
+    parents: dict[str, list[str]] = {r.id: [] for r in rows}
+    for edge in session.execute(select(EDGES.c.parent_id, EDGES.c.child_id).where(EDGES.c.job_id == job_id)):
+        parents[edge.child_id].append(edge.parent_id)
+    graph = ThoughtGraph(job_id)
+    remaining = rows
+    while remaining:  # creation order is topological; this only repairs ties in created_at
+        deferred = []
+        for row in remaining:
+            if all(p in graph for p in parents[row.id]):
+                graph.add(_to_graph_node(row, tuple(sorted(parents[row.id]))))
+            else:
+                deferred.append(row)
+        if len(deferred) == len(remaining):
+            raise GraphError(f"job {job_id}: nodes {[r.id for r in deferred]} have missing parents")
+        remaining = deferred
+    return graph
+
+
+def get_node(session: Session, node_id_: str) -> NodeRow | None:
+    return session.scalars(
+        select(NodeRow).where(NodeRow.id == node_id_).execution_options(populate_existing=True)
+    ).first()
+
+
+def count_in_flight(session: Session, job_id: str) -> int:
+    """Nodes of the job still ``pending`` or ``running`` (the fan-in counter; see the module docstring)."""
+    return int(
+        session.execute(
+            select(func.count()).select_from(NODES).where(NODES.c.job_id == job_id, NODES.c.status.in_(IN_FLIGHT))
+        ).scalar_one()
+    )
+
+
+# -- leases and results ------------------------------------------------------------------------------------------
+def claim_node(
+    session: Session,
+    job_id: str,
+    node_id_: str,
+    *,
+    lease_seconds: float,
+    now: datetime | None = None,
+    max_attempts: int | None = None,
+) -> int | None:
+    """Take a node to work on: ``pending → running``, or re-take a ``running`` one whose lease expired.
+
+    Returns the attempt number (1, 2, ...) if this caller won, ``None`` otherwise (someone else holds it, it is
+    finished, the job is no longer active, or ``max_attempts`` were used up). Pass the attempt to the
+    ``record_*``/``finish_node`` calls: a worker that lost its lease then cannot overwrite the new holder's work.
+    """
+    if _lock_job_status(session, job_id) not in ACTIVE_JOB_STATUSES:
+        return None
+    now = now or utcnow()
+    conditions = [
+        NODES.c.id == node_id_,
+        NODES.c.job_id == job_id,
+        or_(
+            NODES.c.status == NodeStatus.PENDING.value,
+            and_(NODES.c.status == NodeStatus.RUNNING.value, NODES.c.lease_expires_at < now),
+        ),
+    ]
+    if max_attempts is not None:
+        conditions.append(NODES.c.attempts < max_attempts)
+    row = session.execute(
+        update(NODES)
+        .where(*conditions)
+        .values(
+            status=NodeStatus.RUNNING.value,
+            attempts=NODES.c.attempts + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            started_at=func.coalesce(NODES.c.started_at, now),
+        )
+        .returning(NODES.c.attempts)
+    ).first()
+    return int(row[0]) if row is not None else None
+
+
+def _held(job_id: str, node_id_: str, attempt: int | None) -> list[Any]:
+    conditions = [NODES.c.id == node_id_, NODES.c.job_id == job_id, NODES.c.status == NodeStatus.RUNNING.value]
+    if attempt is not None:
+        conditions.append(NODES.c.attempts == attempt)
+    return conditions
+
+
+def renew_lease(
+    session: Session,
+    job_id: str,
+    node_id_: str,
+    attempt: int,
+    *,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> bool:
+    """Extend the lease of a node this caller still holds (a heartbeat for long calls)."""
+    _lock_job_status(session, job_id)
+    now = now or utcnow()
+    done = session.execute(
+        update(NODES)
+        .where(*_held(job_id, node_id_, attempt))
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+    )
+    return _rowcount(done) == 1
+
+
+def record_generation(
+    session: Session,
+    job_id: str,
+    node_id_: str,
+    *,
+    text: str,
+    model: str,
+    tokens_prompt: int,
+    tokens_completion: int,
+    prompt: list[dict[str, Any]] | None = None,
+    gen_ai: dict[str, Any] | None = None,
+    attempt: int | None = None,
+) -> bool:
+    """Store a running node's generated text and its usage; False if the node is not running (for this attempt)."""
+    _lock_job_status(session, job_id)
+    values: dict[str, Any] = {
+        "text": text,
+        "model": model,
+        "tokens_prompt": tokens_prompt,
+        "tokens_completion": tokens_completion,
+        "tokens": tokens_prompt + tokens_completion + NODES.c.tokens_eval,
+    }
+    if prompt is not None:
+        values["prompt"] = prompt
+    if gen_ai is not None:
+        values["gen_ai"] = gen_ai
+    done = session.execute(update(NODES).where(*_held(job_id, node_id_, attempt)).values(**values))
+    return _rowcount(done) == 1
+
+
+def record_score(
+    session: Session,
+    job_id: str,
+    node_id_: str,
+    *,
+    safety: float,
+    utility: float,
+    categories: dict[str, float],
+    evaluator: str,
+    tokens_eval: int,
+    attempt: int | None = None,
+) -> bool:
+    """Store a running node's evaluator scores and their cost; ``tokens`` becomes the node's c(v)."""
+    _lock_job_status(session, job_id)
+    done = session.execute(
+        update(NODES)
+        .where(*_held(job_id, node_id_, attempt))
+        .values(
+            safety=safety,
+            utility=utility,
+            categories=dict(categories),
+            evaluator=evaluator,
+            tokens_eval=tokens_eval,
+            tokens=NODES.c.tokens_prompt + NODES.c.tokens_completion + tokens_eval,
+        )
+    )
+    return _rowcount(done) == 1
+
+
+def finish_node(
+    session: Session,
+    job_id: str,
+    node_id_: str,
+    status: NodeStatus | str,
+    *,
+    prune_reason: str | None = None,
+    failure_reason: str | None = None,
+    tokens: int | None = None,
+    attempt: int | None = None,
+) -> bool:
+    """Move an in-flight node to ``done``, ``pruned`` or ``failed``; False if it was already finished.
+
+    With ``attempt`` only that attempt's holder may finish it (a pending node has no holder: pass no attempt
+    to prune or fail a node that never ran). ``tokens`` overrides c(v) (e.g. to add rollout tokens).
+    """
+    status_ = NodeStatus(status)
+    if not status_.settled:
+        raise ValueError(f"{status_} is not a finished node status")
+    _lock_job_status(session, job_id)
+    if attempt is not None:
+        conditions = _held(job_id, node_id_, attempt)
+    else:
+        conditions = [NODES.c.id == node_id_, NODES.c.job_id == job_id, NODES.c.status.in_(IN_FLIGHT)]
+    values: dict[str, Any] = {
+        "status": status_.value,
+        "finished_at": utcnow(),
+        "lease_expires_at": None,
+        "prune_reason": prune_reason,
+        "failure_reason": failure_reason,
+    }
+    if tokens is not None:
+        values["tokens"] = tokens
+    done = session.execute(update(NODES).where(*conditions).values(**values))
+    return _rowcount(done) == 1
+
+
+def prune_node(session: Session, job_id: str, node_id_: str, reason: str) -> bool:
+    """Mark a node pruned (from pending, running or done): it stays in the trace with the reason."""
+    _lock_job_status(session, job_id)
+    done = session.execute(
+        update(NODES)
+        .where(
+            NODES.c.id == node_id_,
+            NODES.c.job_id == job_id,
+            NODES.c.status.in_((*IN_FLIGHT, NodeStatus.DONE.value)),
+        )
+        .values(
+            status=NodeStatus.PRUNED.value,
+            prune_reason=reason,
+            lease_expires_at=None,
+            finished_at=func.coalesce(NODES.c.finished_at, utcnow()),
+        )
+    )
+    return _rowcount(done) == 1
+
+
+def find_stuck_nodes(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    job_id: str | None = None,
+    limit: int = 100,
+) -> list[NodeRow]:
+    """Running nodes of active jobs whose lease has expired (their worker died): candidates to re-dispatch."""
+    now = now or utcnow()
+    query = (
+        select(NodeRow)
+        .join(Job, Job.id == NodeRow.job_id)
+        .where(
+            NodeRow.status == NodeStatus.RUNNING.value,
+            NodeRow.lease_expires_at < now,
+            Job.status.in_(ACTIVE_JOB_STATUSES),
+        )
+        .order_by(NodeRow.lease_expires_at)
+        .limit(limit)
+    )
+    if job_id is not None:
+        query = query.where(NodeRow.job_id == job_id)
+    return list(session.scalars(query))
+
+
+# -- tenants and API keys ----------------------------------------------------------------------------------------
+API_KEY_PREFIX = "eco_"
+
+
+def hash_api_key(secret: str) -> str:
+    """sha256 hex of the secret: what ``api_keys.key_hash`` stores (the secret itself is never stored)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_tenant(
+    session: Session,
+    name: str,
+    *,
+    token_budget_total: int | None = None,
+    token_budget_daily: int | None = None,
+) -> Tenant:
+    tenant = Tenant(
+        id=new_id(),
+        name=name,
+        token_budget_total=token_budget_total,
+        token_budget_daily=token_budget_daily,
+        tokens_spent=0,
+        tokens_reserved=0,
+    )
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def create_api_key(session: Session, tenant_id: str, *, name: str = "") -> tuple[ApiKey, str]:
+    """A new key for the tenant: ``(row, secret)``. The secret is shown once; only its hash is stored."""
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(id=new_id(), tenant_id=tenant_id, key_hash=hash_api_key(secret), prefix=secret[:12], name=name)
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def find_api_key(session: Session, secret: str) -> ApiKey | None:
+    """The unrevoked key with this secret, or None."""
+    return session.scalars(
+        select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+
+
+def revoke_api_key(session: Session, key_id: str) -> bool:
+    done = session.execute(
+        update(cast(Table, ApiKey.__table__))
+        .where(ApiKey.__table__.c.id == key_id, ApiKey.__table__.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return _rowcount(done) == 1
