@@ -1,0 +1,91 @@
+"""The FastAPI application factory: ``uvicorn --factory api.app:create_app`` or ``ecoalign serve``.
+
+The API is thin on purpose: it validates, writes the job row (the database is the source of truth) and hands
+the job id to the dispatcher; Celery workers do everything else. The dispatcher is injectable so tests of pure
+HTTP behaviour can record dispatches instead of needing a worker; the default is the real Celery one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.context import AppContext, Dispatcher, celery_dispatcher
+from api.limits import BodyLimitMiddleware, max_body_bytes
+from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
+from api.remote import remote_fetcher
+from api.routes import health, jobs
+from ecoalign import __version__
+from ecoalign.settings import Settings, get_settings
+from ecoalign.store.db import make_engine, session_factory
+
+DESCRIPTION = """\
+Inference-time alignment of vision-language models as an economically rational search (EcoAlign).
+
+Submit a chat request with a token budget; workers explore a thought graph, prune every path whose weakest
+step is unsafe, and stop when more search is worth less than it costs. Every call needs
+`Authorization: Bearer <API key>`; every job belongs to the key's tenant and is invisible to other tenants.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    dispatcher: Dispatcher | None = None,
+    *,
+    queues: Callable[[], Sequence[str]] | None = None,
+    metrics_window_s: float = 300.0,
+) -> FastAPI:
+    """Build the app. ``dispatcher(job_id)`` starts a job (default: the workers' Celery controller task);
+    ``queues()`` names the Celery queues whose depth ``/metrics`` reports (default: those ``workers.app`` declares).
+    """
+    settings = settings or get_settings()
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    sessions = session_factory(engine)
+    registry, http_metrics = build_registry(
+        sessions, settings.broker_url, queues or _cached(celery_queue_names), window_s=metrics_window_s
+    )
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        dispatcher=dispatcher or celery_dispatcher,
+        remote_fetch=remote_fetcher(settings.max_image_bytes) if settings.allow_remote_images else None,
+        dispatch_deferred=http_metrics.dispatch_deferred.inc,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="ecoalign",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.metrics_registry = registry
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
+    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
+    return app
+
+
+def _cached(fn: Callable[[], Sequence[str]]) -> Callable[[], Sequence[str]]:
+    names: list[Sequence[str]] = []
+
+    def get() -> Sequence[str]:
+        if not names:
+            names.append(fn())
+        return names[0]
+
+    return get

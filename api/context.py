@@ -1,0 +1,38 @@
+"""What every handler needs from the running app, in one typed object (``app.state.ctx``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ecoalign.content import Image
+from ecoalign.settings import Settings
+
+# job_id → start the job (enqueue its controller task). Returns False (or raises) if the broker did not take it.
+Dispatcher = Callable[[str], object]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    dispatcher: Dispatcher
+    remote_fetch: Callable[[str], Image] | None
+    dispatch_deferred: Callable[[], None]  # counts jobs left for the reaper to start
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def celery_dispatcher(job_id: str) -> bool:
+    """The default dispatcher: the workers' controller task (imported lazily: the API may start without it)."""
+    from workers.dispatch import enqueue_advance
+
+    return enqueue_advance(job_id)

@@ -1,0 +1,149 @@
+"""One error format for the whole API, and the mapping from domain errors to HTTP statuses.
+
+* 422 always has the body ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` whether pydantic, the request
+  parser (``RequestError``) or the engine's ``PolicyError`` found the problem; the request body is never echoed
+  back (it may hold megabytes of images).
+* Every other error is ``{"detail": "...", "code": "...", "loc": [...] | null}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+
+from api.schemas import ErrorOut, ValidationErrorOut
+from ecoalign.engine.policy import PolicyError
+from ecoalign.runtime.requests import RequestError
+
+log = logging.getLogger(__name__)
+
+_INDEXED = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_POLICY_FIELD = re.compile(r"policy\.(\w+)")
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and stable code; raised by handlers, rendered as ``ErrorOut``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        loc: Sequence[str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.loc = list(loc) if loc is not None else None
+        self.headers = dict(headers or {})
+
+
+def not_found(what: str = "job") -> ApiError:
+    # Same answer for "does not exist" and "belongs to another tenant": ids are not disclosed.
+    return ApiError(404, "not_found", f"no such {what}")
+
+
+def field_loc(field: str) -> list[str | int]:
+    """``"messages[0].content[1]"`` → ``["body", "messages", 0, "content", 1]``."""
+    loc: list[str | int] = ["body"]
+    for name, index in _INDEXED.findall(field):
+        loc.append(int(index) if index else name)
+    return loc
+
+
+def validation_response(issues: list[dict[str, Any]]) -> JSONResponse:
+    body = ValidationErrorOut.model_validate({"detail": issues})
+    return JSONResponse(status_code=422, content=body.model_dump(mode="json"))
+
+
+class FieldError(Exception):
+    """A 422 found after pydantic: one field of an otherwise well-formed body is unusable."""
+
+    def __init__(self, loc: Sequence[str | int], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = list(loc)
+        self.msg = msg
+
+
+def from_request_error(exc: RequestError) -> ApiError | FieldError:
+    """Too large → 413 (the client must shrink it); anything else → 422 naming the field."""
+    if exc.too_large:
+        return ApiError(413, "payload_too_large", str(exc), loc=field_loc(exc.field))
+    return FieldError(field_loc(exc.field), str(exc))
+
+
+def from_policy_error(exc: PolicyError | TypeError) -> FieldError:
+    match = _POLICY_FIELD.search(str(exc))
+    return FieldError(["body", "policy"] + ([match.group(1)] if match else []), str(exc))
+
+
+def error_json(exc: ApiError) -> JSONResponse:
+    body = ErrorOut(detail=exc.detail, code=exc.code, loc=exc.loc)
+    return JSONResponse(status_code=exc.status, content=body.model_dump(mode="json"), headers=exc.headers)
+
+
+def _clean(issue: Mapping[str, Any]) -> dict[str, Any]:
+    loc = [p if isinstance(p, int) else str(p) for p in issue.get("loc", ())]
+    return {"loc": loc, "msg": str(issue.get("msg", "")), "type": str(issue.get("type", "value_error"))}
+
+
+def allowed_methods(app: FastAPI, scope: Mapping[str, Any]) -> list[str]:
+    """Every method some route accepts at this path (the union over routes sharing the path)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, BaseRoute) and getattr(route, "methods", None):
+            match, _ = route.matches({**scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods |= set(route.methods or ())  # type: ignore[attr-defined]
+    return sorted(methods - {"HEAD"})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the shapes above."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_json(exc)
+
+    @app.exception_handler(FieldError)
+    async def _field_error(_: Request, exc: FieldError) -> JSONResponse:
+        return validation_response([{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response([_clean(e) for e in exc.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. not UTF-8): same as bad JSON
+            return validation_response([{"loc": ["body"], "msg": f"{exc.detail}: send UTF-8 JSON",
+                                         "type": "json_invalid"}])
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first matching route's methods
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+        return error_json(ApiError(exc.status_code, code, str(exc.detail), headers=headers))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return error_json(ApiError(503, "database_unavailable", "the database is unavailable; retry later",
+                                   headers={"Retry-After": "5"}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_json(ApiError(500, "internal_error", "internal error; the request was logged"))

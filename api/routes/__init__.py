@@ -1,0 +1,1 @@
+"""HTTP routes: jobs (tenant-scoped) and operations (probes, metrics)."""
