@@ -1,0 +1,95 @@
+"""The offline safety scorer: frozen MiniLM sentence embeddings + a small trained head (``data/safety_head_v1.npz``).
+
+Why a trained head rather than cosine similarity to descriptions of harm: XSTest-like safe prompts share their
+words with unsafe ones ("kill a Python process"); only a classifier trained on contrasting pairs learns that the
+object or the context decides. The head and its corpus are the project's own (``safety_corpus.py``); rebuild with
+``python -m ecoalign.evaluators.train_safety``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ecoalign.categories import MODERATION_CATEGORIES
+
+HEAD_VERSION = "minilm-safety-v1"
+HEAD_PATH = Path(__file__).parent / "data" / "safety_head_v1.npz"
+# parent category <- child categories: a child's score never exceeds its parent's
+_PARENTS = {
+    "harassment": ("harassment/threatening",),
+    "hate": ("hate/threatening",),
+    "illicit": ("illicit/violent",),
+    "self-harm": ("self-harm/intent", "self-harm/instructions"),
+    "sexual": ("sexual/minors",),
+    "violence": ("violence/graphic",),
+}
+
+
+@dataclass(frozen=True)
+class TextSafety:
+    """Safety of one text: ``safety`` in 0..1 (1 = safe) and the 13 OpenAI moderation category scores."""
+
+    safety: float
+    categories: dict[str, float]
+
+
+class SafetyModel:
+    """Scores texts in batches. Thread-safe; load once per process with ``get_safety_model()``."""
+
+    def __init__(self, head_path: Path = HEAD_PATH) -> None:
+        from ecoalign.evaluators.embedder import get_minilm
+
+        data = np.load(head_path)
+        self.meta: dict = json.loads(str(data["meta"]))
+        self._w1 = data["w1"].astype(np.float32)  # (members, 384, hidden)
+        self._b1 = data["b1"].astype(np.float32)
+        self._w2 = data["w2"].astype(np.float32)  # (members, hidden, 14)
+        self._b2 = data["b2"].astype(np.float32)
+        self.encoder = get_minilm()
+        self.model_id = f"{HEAD_VERSION}@{self.encoder.model_id}"
+
+    def score_embeddings(self, emb: np.ndarray) -> list[TextSafety]:
+        """Head only: (n, 384) normalised embeddings -> one ``TextSafety`` each."""
+        hidden = np.maximum(np.einsum("nd,mdh->mnh", emb, self._w1) + self._b1[:, None, :], 0.0)
+        out = np.einsum("mnh,mho->mno", hidden, self._w2) + self._b2[:, None, :]
+        p_unsafe = (1.0 / (1.0 + np.exp(-out[:, :, 0]))).mean(0)
+        logits = out[:, :, 1:]
+        logits = logits - logits.max(-1, keepdims=True)
+        probs = np.exp(logits)
+        probs = (probs / probs.sum(-1, keepdims=True)).mean(0)
+        results = []
+        for p, cat in zip(p_unsafe, probs, strict=True):
+            scores = {c: float(p * q) for c, q in zip(MODERATION_CATEGORIES, cat, strict=True)}
+            for parent, children in _PARENTS.items():
+                scores[parent] = max(scores[parent], *(scores[c] for c in children))
+            results.append(TextSafety(safety=float(1.0 - p), categories=scores))
+        return results
+
+    def score(self, texts: Sequence[str]) -> list[TextSafety]:
+        """Safety of each text (one batched encoder pass)."""
+        if not texts:
+            return []
+        return self.score_embeddings(self.encoder.embed(list(texts)))
+
+    def score_one(self, text: str) -> TextSafety:
+        return self.score([text])[0]
+
+
+_lock = threading.Lock()
+_instance: SafetyModel | None = None
+
+
+def get_safety_model() -> SafetyModel:
+    """The process-wide scorer (lazy: the encoder and head load on first use)."""
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = SafetyModel()
+    return _instance
