@@ -16,8 +16,8 @@ from api import errors
 from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
-from api.remote import remote_fetcher
-from api.routes import health, jobs
+from api.remote_images import pinned_fetcher
+from api.routes import batches, chat, files, health, jobs, moderations
 from ecoalign import __version__
 from ecoalign.settings import Settings, get_settings
 from ecoalign.store.db import make_engine, session_factory
@@ -52,7 +52,7 @@ def create_app(
         engine=engine,
         sessions=sessions,
         dispatcher=dispatcher or celery_dispatcher,
-        remote_fetch=remote_fetcher(settings.max_image_bytes) if settings.allow_remote_images else None,
+        remote_fetch=pinned_fetcher(settings.max_image_bytes) if settings.allow_remote_images else None,
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
     )
 
@@ -73,6 +73,8 @@ def create_app(
     app.state.metrics_registry = registry
     errors.install(app)
     app.include_router(jobs.router)
+    for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
+        app.include_router(product.router)
     app.include_router(health.router)
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))

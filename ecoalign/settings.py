@@ -31,8 +31,24 @@ class Settings(BaseSettings):
     max_images: int = 8
     max_text_chars: int = 32_000
     allow_remote_images: bool = False
-    node_lease_s: int = 120
+    node_lease_s: int = Field(120, description="a node's lease; renewed while a worker holds it (see docs/deploy.md)")
     max_node_attempts: int = 3
+    evaluator: str = Field("offline", description="offline (OCR + MiniLM) | heuristic (tests and benchmarks only)")
+    # -- distributed runtime (workers/): see docs/deploy.md for how these bound one another
+    task_soft_time_limit_s: int = 300
+    task_time_limit_s: int = 330  # < broker_visibility_timeout_s, or Redis redelivers tasks that are still running
+    broker_visibility_timeout_s: int = 3600
+    broker_restore_interval_s: int = 10  # how often a worker looks for unacked messages past the visibility timeout
+    reaper_interval_s: float = 15.0
+    dispatch_grace_s: float = 60.0  # a pending node enqueued this long ago and still unclaimed is enqueued again
+    stall_s: float = 60.0  # an active job with nothing in flight and no change for this long gets a controller run
+    advance_inline: bool = Field(
+        True, description="run the controller in the transaction that finishes a node (else: a control-queue task)"
+    )
+    db_pool_size: int = 10
+    db_pre_ping: bool = Field(True, description="test each pooled connection before use (one round trip each time)")
+    db_pgbouncer: bool = Field(False, description="behind PgBouncer in transaction mode: no prepared statements")
+    db_max_overflow: int = 20
 
 
 @lru_cache(maxsize=1)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +34,13 @@ from ecoalign.evaluators.base import NodeToScore, Score
 from ecoalign.providers.base import Completion, ProviderError
 from ecoalign.runtime.requests import request_from_messages, request_to_messages
 from ecoalign.runtime.services import Services
-from ecoalign.store import ledger, repository
+from ecoalign.store import ledger, reads, repository
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Decision, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
+AfterNode = Callable[[Session], None]  # runs in the transaction that finished a node (see ``score_node``)
 GENERATE = "generate"
 SCAN = "scan"
 MAX_PLANNING_ROUNDS = 8  # engine steps per controller run while everything it plans settles at once
@@ -79,6 +82,35 @@ class JobSpec:
 def job_spec(job: Job) -> JobSpec:
     request = request_from_messages(job.request["messages"], max_image_bytes=MAX_STORED_IMAGE_BYTES, max_images=64)
     return JobSpec(job.id, request, Policy.from_dict(job.policy), job.strategy, job.tenant_id)
+
+
+SPEC_CACHE_SIZE = 256
+SPEC_CACHE_MAX_IMAGE_BYTES = 1024 * 1024
+_spec_cache: OrderedDict[str, JobSpec] = OrderedDict()
+_spec_lock = threading.Lock()
+
+
+def cached_job_spec(session: Session, job_id: str) -> JobSpec | None:
+    """The job's spec, from a small per-process cache when possible (None if there is no such job).
+
+    A job's request, policy, strategy and tenant never change after ``submit``, so a worker need not read and
+    decode the job row again for every node. Requests with more than 1 MiB of images are not kept.
+    """
+    with _spec_lock:
+        spec = _spec_cache.get(job_id)
+        if spec is not None:
+            _spec_cache.move_to_end(job_id)
+            return spec
+    job = repository.get_job(session, job_id)
+    if job is None:
+        return None
+    spec = job_spec(job)
+    if sum(len(image.data) for image in spec.request.images) <= SPEC_CACHE_MAX_IMAGE_BYTES:
+        with _spec_lock:
+            _spec_cache[job_id] = spec
+            while len(_spec_cache) > SPEC_CACHE_SIZE:
+                _spec_cache.popitem(last=False)
+    return spec
 
 
 # -- submit -------------------------------------------------------------------------------------------------------
@@ -133,24 +165,33 @@ def advance(
     return run_in_transaction(factory, _run)
 
 
+def advance_in(session: Session, job_id: str) -> Advance:
+    """``advance`` inside the caller's transaction, e.g. the one that just finished a node (one commit for both).
+
+    It takes the job's lock first thing, as every writer does, so it may follow any repository or ledger call.
+    """
+    return _advance(session, job_id)
+
+
 def _advance(session: Session, job_id: str) -> Advance:
     job = repository.lock_job(session, job_id)
     if job is None:
         raise repository.NotFound(f"no job {job_id}")
     if JobStatus(job.status).terminal:
         return Advance(finished=True, status=job.status)
-    repository.start_job(session, job_id)
+    if job.status == JobStatus.QUEUED.value:
+        repository.start_job(session, job_id)
     spec = job_spec(job)
     search = spec.search()
     waiting: list[str] = []
     for _ in range(MAX_PLANNING_ROUNDS):
-        graph = repository.load_graph(session, job_id)
+        graph = reads.load_graph(session, job_id)
         snap = ledger.snapshot(session, job_id)
         step = search.step(graph, LedgerView(snap.total, snap.spent, snap.reserved))
         if step.outcome is not None:
             _finish(session, graph, step.outcome)
             return Advance(finished=True, status=JobStatus.SUCCEEDED.value)
-        waiting = [planned.id for planned in step.new if _insert_planned(session, spec, planned)]
+        waiting = _insert_planned(session, spec, step.new)
         if waiting or not step.new:
             break
         # Everything planned was settled on insert (a template refusal, a reservation the budget refused):
@@ -161,24 +202,32 @@ def _advance(session: Session, job_id: str) -> Advance:
     return Advance(run=tuple(dict.fromkeys(pending)))
 
 
-def _insert_planned(session: Session, spec: JobSpec, planned: PlannedNode) -> bool:
-    """Insert one planned node (and reserve its cost); True if it is now pending, waiting to run."""
-    new = repository.insert_nodes(session, spec.job_id, [repository.PlannedNode(planned.as_node(), planned.action)])
-    if not new:
-        return True  # planned before (a redelivered controller step): the graph as loaded already has it
-    if planned.prefilled_text is not None:
-        _finish_template(session, spec.job_id, planned)
-        return False
-    if not ledger.reserve(session, spec.job_id, planned.id, GENERATE, planned.est_tokens, spec.tenant_id):
-        repository.finish_node(
-            session,
-            spec.job_id,
-            planned.id,
-            NodeStatus.FAILED,
-            failure_reason=f"budget exhausted: needed {planned.est_tokens} tokens",
+def _insert_planned(session: Session, spec: JobSpec, planned_nodes: Sequence[PlannedNode]) -> list[str]:
+    """Insert the planned nodes (one statement) and reserve each one's cost, in order; returns those now pending."""
+    if not planned_nodes:
+        return []
+    new = set(
+        repository.insert_nodes(
+            session, spec.job_id, [repository.PlannedNode(p.as_node(), p.action) for p in planned_nodes]
         )
-        return False
-    return True
+    )
+    waiting: list[str] = []
+    for planned in planned_nodes:
+        if planned.id not in new:
+            waiting.append(planned.id)  # planned before (a redelivered controller step): the graph already has it
+        elif planned.prefilled_text is not None:
+            _finish_template(session, spec.job_id, planned)
+        elif ledger.reserve(session, spec.job_id, planned.id, GENERATE, planned.est_tokens, spec.tenant_id):
+            waiting.append(planned.id)
+        else:
+            repository.finish_node(
+                session,
+                spec.job_id,
+                planned.id,
+                NodeStatus.FAILED,
+                failure_reason=f"budget exhausted: needed {planned.est_tokens} tokens",
+            )
+    return waiting
 
 
 def _finish_template(session: Session, job_id: str, planned: PlannedNode) -> None:
@@ -231,6 +280,8 @@ def fail_job(factory: sessionmaker[Session], job_id: str, reason: str) -> bool:
 # -- one node -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Claim:
+    """A claimed node: the job's spec, the node's lineage (the node and its ancestors, not the whole graph)."""
+
     spec: JobSpec
     graph: ThoughtGraph
     attempt: int
@@ -241,15 +292,21 @@ def claim(
 ) -> Claim | None:
     """Take the node (pending, or running past its lease); None if someone else has it or it is finished."""
 
-    def _claim(session: Session) -> Claim | None:
-        attempt = repository.claim_node(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
-        if attempt is None:
-            return None
-        job = repository.get_job(session, job_id)
-        assert job is not None
-        return Claim(job_spec(job), repository.load_graph(session, job_id), attempt)
+    attempt = run_in_transaction(
+        factory,
+        lambda s: repository.claim_node(s, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts),
+    )
+    if attempt is None:
+        return None
 
-    return run_in_transaction(factory, _claim)
+    def _load(session: Session) -> Claim:
+        # After the claim committed, so the job's lock is not held while reading: many nodes of one job are
+        # claimed at once. The node's lineage is all its work needs, and it no longer changes.
+        spec = cached_job_spec(session, job_id)
+        assert spec is not None
+        return Claim(spec, reads.load_lineage(session, job_id, node_id), attempt)
+
+    return run_in_transaction(factory, _load)
 
 
 def run_node(
@@ -267,8 +324,13 @@ def run_node(
         score_node(factory, services, job_id, node_id, claimed.attempt)
 
 
-def scan_root(factory: sessionmaker[Session], services: Services, claimed: Claim) -> None:
-    """The global scan: every segment of the request scored on its own; the weakest one is the request's risk."""
+def scan_root(
+    factory: sessionmaker[Session], services: Services, claimed: Claim, *, then: AfterNode | None = None
+) -> None:
+    """The global scan: every segment of the request scored on its own; the weakest one is the request's risk.
+
+    ``then(session)`` runs in the same transaction once the root is finished (see ``score_node``).
+    """
     job_id, root_id = claimed.spec.job_id, claimed.graph.root.id
     started = time.perf_counter()
     score = services.scanner.scan(claimed.spec.request)
@@ -289,7 +351,8 @@ def scan_root(factory: sessionmaker[Session], services: Services, claimed: Claim
         )
         if score.tokens:
             ledger.settle(session, job_id, root_id, SCAN, score.tokens, calls=1)
-        repository.finish_node(session, job_id, root_id, NodeStatus.DONE, attempt=claimed.attempt)
+        if repository.finish_node(session, job_id, root_id, NodeStatus.DONE, attempt=claimed.attempt) and then:
+            then(session)
 
     run_in_transaction(factory, _store)
 
@@ -377,23 +440,33 @@ def _settle_if_ended(session: Session, job_id: str, node_id: str, tokens: int) -
         ledger.settle(session, job_id, node_id, GENERATE, tokens)
 
 
-def score_node(factory: sessionmaker[Session], services: Services, job_id: str, node_id: str, attempt: int) -> bool:
+def score_node(
+    factory: sessionmaker[Session],
+    services: Services,
+    job_id: str,
+    node_id: str,
+    attempt: int,
+    *,
+    then: AfterNode | None = None,
+) -> bool:
     """Score a generated node, settle its real cost, and let the engine say whether it stands or is pruned.
 
     A redelivered or stale call (the node is no longer running under ``attempt``) returns before the evaluator
     runs (False); the score is recorded before the charge is settled, so only the attempt that owns the node
-    pays. True when this call scored (or failed) the node.
+    pays. True when this call scored (or failed) the node. ``then(session)`` runs in the same transaction right
+    after the node is finished: the distributed runtime runs the controller there (``advance_in``), so
+    finishing a node and planning the next ones commit together.
     """
 
     def _load(session: Session) -> tuple[JobSpec, ThoughtGraph, int, int] | None:
-        job = repository.get_job(session, job_id)
-        row = repository.get_node(session, node_id)
-        assert job is not None and row is not None
+        spec = cached_job_spec(session, job_id)
+        graph, row = reads.load_lineage_with_row(session, job_id, node_id)
+        assert spec is not None and row is not None
         if row.status != NodeStatus.RUNNING.value or row.attempts != attempt:
             if row.attempts == attempt:  # ours, but finished by someone else: cancelled with its job?
                 _settle_if_ended(session, job_id, node_id, row.tokens_prompt + row.tokens_completion)
             return None
-        return job_spec(job), repository.load_graph(session, job_id), row.tokens_prompt, row.tokens_completion
+        return spec, graph, row.tokens_prompt, row.tokens_completion
 
     loaded = run_in_transaction(factory, _load)
     if loaded is None:
@@ -406,7 +479,13 @@ def score_node(factory: sessionmaker[Session], services: Services, job_id: str, 
         )
     except ProviderError as exc:
         fail_node(
-            factory, job_id, node_id, attempt, f"evaluator failed: {exc}", spent=tokens_prompt + tokens_completion
+            factory,
+            job_id,
+            node_id,
+            attempt,
+            f"evaluator failed: {exc}",
+            spent=tokens_prompt + tokens_completion,
+            then=then,
         )
         return True
 
@@ -424,16 +503,26 @@ def score_node(factory: sessionmaker[Session], services: Services, job_id: str, 
         ):
             return  # lost the lease (or the job ended): the new holder scores and pays
         ledger.settle(session, job_id, node_id, GENERATE, tokens_prompt + tokens_completion + score.tokens)
-        scored = repository.load_graph(session, job_id)
-        status, reason = spec.search().verdict(scored, node_id)
-        repository.finish_node(session, job_id, node_id, status, prune_reason=reason, attempt=attempt)
+        # The verdict reads the node's lineage, which was final before the node was planned: the graph loaded
+        # above, with this node's new scores, is enough (no second read of every node under the job's lock).
+        node.safety, node.utility, node.categories = score.safety, score.utility, dict(score.categories)
+        status, reason = spec.search().verdict(graph, node_id)
+        if repository.finish_node(session, job_id, node_id, status, prune_reason=reason, attempt=attempt) and then:
+            then(session)
 
     run_in_transaction(factory, _store)
     return True
 
 
 def fail_node(
-    factory: sessionmaker[Session], job_id: str, node_id: str, attempt: int | None, reason: str, *, spent: int = 0
+    factory: sessionmaker[Session],
+    job_id: str,
+    node_id: str,
+    attempt: int | None,
+    reason: str,
+    *,
+    spent: int = 0,
+    then: AfterNode | None = None,
 ) -> None:
     """A node that cannot be completed: pay for what was really spent, release the rest, keep the reason."""
 
@@ -442,9 +531,11 @@ def fail_node(
             ledger.settle(session, job_id, node_id, GENERATE, spent)
         else:
             ledger.refund(session, job_id, node_id, GENERATE)
-        repository.finish_node(
+        failed = repository.finish_node(
             session, job_id, node_id, NodeStatus.FAILED, failure_reason=reason[:2000], attempt=attempt
         )
+        if failed and then:
+            then(session)
 
     log.warning("node %s of job %s failed: %s", node_id, job_id, reason)
     run_in_transaction(factory, _fail)

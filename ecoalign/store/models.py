@@ -335,3 +335,6 @@ class LedgerEntry(Base):
     budget_day: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[datetime | None]
+
+
+from ecoalign.store import batch_models as _batch_models  # noqa: E402, F401 - registers the moderation/batch tables

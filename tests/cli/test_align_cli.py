@@ -51,8 +51,19 @@ def test_figstep_attack_is_refused_cheaply(image, emulator, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'jobs.db'}"
     code, out, _ = run_cli(
         [
-            "align", FIGSTEP_PROMPT, "--image", str(image), "--budget", "4000", "--json", "--db", db,
-            "--model-url", emulator.base_url, "--model", "m",
+            "align",
+            FIGSTEP_PROMPT,
+            "--image",
+            str(image),
+            "--budget",
+            "4000",
+            "--json",
+            "--db",
+            db,
+            "--model-url",
+            emulator.base_url,
+            "--model",
+            "m",
         ],
         capsys,
     )
@@ -73,7 +84,9 @@ def test_benign_request_is_answered_through_the_offline_default_model(tmp_path):
     report = json.loads(proc.stdout)
     assert report["status"] == "succeeded" and report["decision"] in {"answered", "refused"}
     assert report["cost"]["model_calls"] >= 1 and report["cost"]["total_tokens"] > 0
-    assert {"id", "kind", "parents", "status", "safety", "utility", "tokens", "text"} <= set(report["graph"]["nodes"][0])
+    assert {"id", "kind", "parents", "status", "safety", "utility", "tokens", "text"} <= set(
+        report["graph"]["nodes"][0]
+    )
     assert (tmp_path / "ecoalign.db").exists()
 
 
@@ -106,7 +119,15 @@ def bad_inputs(tmp_path: Path, emulator: EmulatorServer) -> dict[str, tuple[list
 
 @pytest.mark.parametrize(
     "case",
-    ["missing image", "not an image", "image too large", "empty text", "unreachable model", "bad policy", "bad strategy"],
+    [
+        "missing image",
+        "not an image",
+        "image too large",
+        "empty text",
+        "unreachable model",
+        "bad policy",
+        "bad strategy",
+    ],
 )
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, tmp_path, emulator, capsys, monkeypatch):
     monkeypatch.setenv("ECOALIGN_MAX_IMAGE_BYTES", str(1024 * 1024))

@@ -1,0 +1,335 @@
+"""``/v1/batches``: OpenAI's Batch API over the Celery workers (``workers.batch_tasks``), per tenant.
+
+``POST /v1/batches`` records the batch (``validating``) and hands it to the workers, which check every line,
+insert one ``batch_items`` row per line and run **one task per line**; a line that cannot be used becomes one
+error line and nothing else. Counts live in the ``batches`` row; the task that finishes the last line assembles
+the output and error files (``completed``). ``POST /v1/batches/{id}/cancel`` stops the lines not yet started;
+those already running finish and are kept (``cancelling`` → ``cancelled``). A batch of another tenant is
+answered like a missing one (404).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from fastapi import Request as HttpRequest
+from pydantic import BaseModel, Field
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from api.auth import CurrentPrincipal
+from api.context import AppContext, get_ctx
+from api.errors import ApiError, FieldError, not_found
+from api.routes.files import owned_file
+from api.routes.jobs import _401, _422, _503
+from api.routes.moderations import gateway
+from api.schemas import ErrorOut, Text, _In
+from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus
+from ecoalign.store.db import run_in_transaction
+from ecoalign.store.models import utcnow
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+BatchId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the batch's id")]
+_404 = {404: {"model": ErrorOut, "description": "no such batch (or input file) for this tenant"}}
+
+BATCHES = cast(Table, Batch.__table__)
+ITEMS = cast(Table, BatchItem.__table__)
+ENDPOINTS = ("/v1/moderations", "/v1/chat/completions")
+WINDOWS = {"24h": timedelta(hours=24)}
+ACTIVE = (BatchStatus.VALIDATING.value, BatchStatus.IN_PROGRESS.value)
+FINISHED = (BatchStatus.COMPLETED.value, BatchStatus.FAILED.value, BatchStatus.EXPIRED.value,
+            BatchStatus.FINALIZING.value)
+UNFINISHED_ITEMS = (BatchItemStatus.PENDING.value, BatchItemStatus.RUNNING.value)
+
+# (task, batch_id) -> started; task is "start" or "finalize". Default: the Celery tasks of workers.batch_tasks.
+BatchDispatcher = Callable[[str, str], object]
+
+
+def celery_batch_dispatcher(task: str, batch_id: str) -> bool:
+    from workers.batch_tasks import enqueue_batch_task
+
+    return enqueue_batch_task(task, batch_id)
+
+
+def batch_dispatcher(app: FastAPI) -> BatchDispatcher:
+    """``app.state.batch_dispatcher`` if set (tests), else the Celery one."""
+    return cast(BatchDispatcher, getattr(app.state, "batch_dispatcher", None) or celery_batch_dispatcher)
+
+
+def dispatch(app: FastAPI, task: str, batch_id: str) -> None:
+    """Hand the batch to the workers; never fail the request over it (the batch reaper retries stalled ones)."""
+    try:
+        batch_dispatcher(app)(task, batch_id)
+    except Exception as exc:
+        log.warning("batch %s: %s not enqueued (%s); the batch reaper will retry", batch_id, task, exc)
+
+
+# -- models -----------------------------------------------------------------------------------------------------
+class BatchOptions(_In):
+    """ecoalign's extension: a token budget for the batch's judge escalations (moderation lines)."""
+
+    token_budget: int | None = Field(None, ge=0, le=10**12)
+
+
+class BatchCreate(_In):
+    input_file_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    endpoint: Literal["/v1/moderations", "/v1/chat/completions"]
+    completion_window: Literal["24h"]
+    metadata: dict[Annotated[str, Field(max_length=64)], Annotated[Text, Field(max_length=512)]] | None = Field(
+        None, max_length=16
+    )
+    ecoalign: BatchOptions | None = None
+
+
+class RequestCounts(BaseModel):
+    total: int
+    completed: int
+    failed: int
+
+
+class BatchErrorOut(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+    line: int | None = None
+
+
+class BatchErrors(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BatchErrorOut]
+
+
+class BatchExtension(BaseModel):
+    tokens_spent: int = Field(description="judge tokens the batch's moderation lines and chat jobs spent")
+    token_budget: int | None = None
+
+
+BatchStatusName = Literal[
+    "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
+]
+
+
+class BatchOut(BaseModel):
+    """OpenAI's batch object (timestamps in Unix seconds)."""
+
+    id: str
+    object: Literal["batch"] = "batch"
+    endpoint: str
+    errors: BatchErrors | None = None
+    input_file_id: str
+    completion_window: str
+    status: BatchStatusName
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    created_at: int
+    in_progress_at: int | None = None
+    expires_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+    request_counts: RequestCounts
+    metadata: dict[str, str] | None = None
+    ecoalign: BatchExtension
+
+
+class BatchList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BatchOut]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool
+
+
+def _ts(value: Any) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+def batch_view(b: Batch) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "object": "batch",
+        "endpoint": b.endpoint,
+        "errors": b.errors,
+        "input_file_id": b.input_file_id,
+        "completion_window": b.completion_window,
+        "status": b.status,
+        "output_file_id": b.output_file_id,
+        "error_file_id": b.error_file_id,
+        "created_at": _ts(b.created_at),
+        "in_progress_at": _ts(b.in_progress_at),
+        "expires_at": _ts(b.expires_at),
+        "finalizing_at": _ts(b.finalizing_at),
+        "completed_at": _ts(b.completed_at),
+        "failed_at": _ts(b.failed_at),
+        "expired_at": _ts(b.expired_at),
+        "cancelling_at": _ts(b.cancelling_at),
+        "cancelled_at": _ts(b.cancelled_at),
+        "request_counts": {
+            "total": b.requests_total,
+            "completed": b.requests_completed,
+            "failed": b.requests_failed,
+        },
+        "metadata": b.metadata_,
+        "ecoalign": {"tokens_spent": b.tokens_spent, "token_budget": b.token_budget},
+    }
+
+
+def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch:
+    found = session.scalars(
+        select(Batch)
+        .where(Batch.id == batch_id, Batch.tenant_id == tenant_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if found is None:
+        raise not_found("batch")
+    return found
+
+
+def request_cancel(session: Session, batch_id: str, *, expired: bool = False) -> tuple[str, bool]:
+    """Move an active batch to ``cancelling`` and cancel its lines not yet started, under the batch's lock.
+
+    Returns ``(status after, finalize now)``: finalize now when no line is still running (else the last running
+    line finalizes). ``expired`` marks a batch past its completion window (it ends ``expired``).
+    """
+    status = session.execute(
+        select(BATCHES.c.status).where(BATCHES.c.id == batch_id).with_for_update()
+    ).scalar_one_or_none()
+    if status is None or status not in ACTIVE:
+        return status or "", False
+    now = utcnow()
+    values: dict[str, Any] = {"status": BatchStatus.CANCELLING.value, "cancelling_at": now, "updated_at": now}
+    if expired:
+        values["expired_at"] = now
+    session.execute(update(BATCHES).where(BATCHES.c.id == batch_id).values(**values))
+    session.execute(
+        update(ITEMS)
+        .where(ITEMS.c.batch_id == batch_id, ITEMS.c.status == BatchItemStatus.PENDING.value)
+        .values(status=BatchItemStatus.CANCELLED.value, finished_at=now)
+    )
+    running = session.execute(
+        select(func.count()).where(ITEMS.c.batch_id == batch_id, ITEMS.c.status == BatchItemStatus.RUNNING.value)
+    ).scalar_one()
+    return BatchStatus.CANCELLING.value, running == 0
+
+
+# -- endpoints --------------------------------------------------------------------------------------------------
+@router.post(
+    "",
+    response_model=BatchOut,
+    summary="Create a batch from an uploaded JSONL file",
+    operation_id="createBatch",
+    responses={**_401, **_404, **_422, **_503},
+)
+def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
+    conf = gateway(http.app)
+    options = body.ecoalign or BatchOptions()
+    budget = options.token_budget if options.token_budget is not None else conf.batch_token_budget
+
+    def create(session: Session) -> dict[str, Any]:
+        source = owned_file(session, body.input_file_id, principal.tenant_id)
+        if source.purpose != "batch":
+            raise FieldError(["body", "input_file_id"], f"file {source.id} has purpose {source.purpose}, not batch")
+        now = utcnow()
+        batch = Batch(
+            tenant_id=principal.tenant_id,
+            input_file_id=source.id,
+            endpoint=body.endpoint,
+            completion_window=body.completion_window,
+            status=BatchStatus.VALIDATING.value,
+            token_budget=budget,
+            metadata_=body.metadata,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + WINDOWS[body.completion_window],
+        )
+        session.add(batch)
+        session.flush()
+        return batch_view(batch)
+
+    view = run_in_transaction(ctx.sessions, create)
+    dispatch(http.app, "start", view["id"])
+    return view
+
+
+@router.get(
+    "/{batch_id}",
+    response_model=BatchOut,
+    summary="Get a batch",
+    operation_id="getBatch",
+    responses={**_401, **_404, **_422, **_503},
+)
+def get_batch(batch_id: BatchId, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, Any]:
+    return run_in_transaction(ctx.sessions, lambda s: batch_view(owned_batch(s, batch_id, principal.tenant_id)))
+
+
+@router.get(
+    "",
+    response_model=BatchList,
+    summary="List the tenant's batches, newest first",
+    operation_id="listBatches",
+    responses={**_401, **_422, **_503},
+)
+def list_batches(
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
+    after: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="last_id of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
+        query = select(Batch).where(Batch.tenant_id == principal.tenant_id)
+        if after is not None:
+            anchor = session.execute(
+                select(Batch.created_at).where(Batch.id == after, Batch.tenant_id == principal.tenant_id)
+            ).scalar_one_or_none()
+            if anchor is None:
+                raise FieldError(["query", "after"], "unknown batch id: pass last_id of the previous page")
+            query = query.where(or_(Batch.created_at < anchor, and_(Batch.created_at == anchor, Batch.id < after)))
+        rows = list(session.scalars(query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1)))
+        page = rows[:limit]
+        return {
+            "object": "list",
+            "data": [batch_view(b) for b in page],
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+            "has_more": len(rows) > limit,
+        }
+
+    return run_in_transaction(ctx.sessions, read)
+
+
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=BatchOut,
+    summary="Cancel a batch: lines not yet started are dropped; running ones finish (idempotent)",
+    operation_id="cancelBatch",
+    responses={
+        **_401,
+        **_404,
+        409: {"model": ErrorOut, "description": "the batch already finished (or is finalizing)"},
+        **_422,
+        **_503,
+    },
+)
+def cancel_batch(batch_id: BatchId, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
+    def cancel(session: Session) -> tuple[dict[str, Any], bool]:
+        batch = owned_batch(session, batch_id, principal.tenant_id)
+        if batch.status in FINISHED:
+            raise ApiError(409, "batch_finished", f"batch {batch_id} is already {batch.status}; it cannot be cancelled")
+        _, finalize = request_cancel(session, batch_id)
+        return batch_view(owned_batch(session, batch_id, principal.tenant_id)), finalize
+
+    view, finalize = run_in_transaction(ctx.sessions, cancel)
+    if finalize:
+        dispatch(http.app, "finalize", batch_id)
+    return view

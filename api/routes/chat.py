@@ -1,0 +1,398 @@
+"""``POST /v1/chat/completions``: a drop-in OpenAI endpoint whose answer is the result of an EcoAlign job.
+
+The request (OpenAI chat ``messages`` with text and ``image_url`` parts) becomes a job exactly like
+``POST /v1/jobs`` (same validation, tenant budget check and ``Idempotency-Key`` semantics); the handler then
+waits for the job and answers a ``chat.completion`` object:
+
+* ``choices[0].message.content``: the chosen node's text (a refusal's text too, also in ``message.refusal``);
+* ``finish_reason``: ``stop``; ``length`` when the chosen answer was cut at ``max_tokens``; ``content_filter``
+  when the search refused;
+* ``usage``: every token the search spent (all nodes' prompt and completion tokens, and evaluator tokens, which
+  are counted as prompt tokens); ``total_tokens`` is exact;
+* ``ecoalign``: decision, path safety, utility, reason, the billed tokens, and ``trace_id`` = the job id, so
+  ``GET /v1/jobs/{id}/graph`` shows the whole search.
+
+Where the job runs (``ECOALIGN_CHAT_MODE``): ``celery`` (default) hands it to the workers and polls the database
+until it is terminal, at most ``ECOALIGN_CHAT_TIMEOUT_S`` (then **504** with the job id: the job goes on and can be
+read at ``/v1/jobs/{id}``; retrying with the same ``Idempotency-Key`` waits for the same job); ``inprocess`` runs it
+on a thread pool of the API process (single-host deployments without workers), with the same bounded wait.
+The wait is ``async``: a waiting request holds no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Depends, FastAPI, Header
+from fastapi import Request as HttpRequest
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from api.auth import CurrentPrincipal
+from api.context import AppContext, get_ctx
+from api.errors import ApiError, FieldError, field_loc
+from api.routes.jobs import _401, _422, _503, _dispatch, _submit
+from api.routes.moderations import GatewaySettings, gateway
+from api.schemas import MAX_BUDGET, MAX_MESSAGES, MAX_PARTS, MAX_TOKENS_FIELD, ContentPart, ErrorOut, NonBlank, PolicyIn
+from api.schemas import Text as StoredText
+from ecoalign.content import Request as AlignRequest
+from ecoalign.engine.policy import Policy, PolicyError
+from ecoalign.engine.strategies import STRATEGIES
+from ecoalign.runtime.requests import RequestError, request_from_messages
+from ecoalign.settings import Settings
+from ecoalign.store import repository
+from ecoalign.store.db import run_in_transaction
+from ecoalign.store.models import Job, JobStatus
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/chat", tags=["chat"])
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+TERMINAL = frozenset({JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value})
+
+
+# -- request ----------------------------------------------------------------------------------------------------
+class _Body(BaseModel):
+    """OpenAI request bodies: unknown fields are an error (named in the 422); strict types (an int is accepted
+    where a float is expected, as JSON has one number type, but never a bool or a string)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class ChatCompletionMessage(_Body):
+    """One chat message. ``system`` and ``developer`` turns are accepted and not sent to the model (ecoalign
+    prompts it with its own system prompt, so a client cannot switch the alignment off)."""
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: NonBlank | Annotated[list[ContentPart], Field(min_length=1, max_length=MAX_PARTS)]
+    name: StoredText | None = Field(None, max_length=64)
+
+
+class ChatPolicyIn(PolicyIn):
+    """The job's policy (as in ``POST /v1/jobs``); ``budget`` defaults to the server's ``ECOALIGN_CHAT_BUDGET``."""
+
+    budget: int | None = Field(None, ge=0, le=MAX_BUDGET, description="B: tokens for the whole search")  # type: ignore[assignment]
+
+
+class ChatOptions(_Body):
+    """ecoalign's extension (send it with the SDK's ``extra_body={"ecoalign": {...}}``)."""
+
+    policy: ChatPolicyIn | None = None
+    strategy: str = Field("ecoalign", json_schema_extra={"enum": list(STRATEGIES)})
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}")
+        return value
+
+
+class ChatCompletionCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"model": "ecoalign", "messages": [{"role": "user", "content": "How do I bake bread?"}]}]
+        }
+    )
+
+    model: str = Field(min_length=1, max_length=200, description="echoed back; the server's model answers")
+    messages: list[ChatCompletionMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_FIELD, description="cap of the answer's tokens")
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_FIELD, description="same as max_tokens")
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0, description="accepted, not used")
+    n: int | None = Field(None, ge=1, le=1, description="only 1")
+    stream: bool | None = Field(None, description="only false: streaming is not supported")
+    stop: StoredText | list[StoredText] | None = Field(None, description="accepted, not used")
+    seed: int | None = Field(None, description="accepted, not used (node seeds are derived from node ids)")
+    user: StoredText | None = Field(None, max_length=256)
+    metadata: dict[str, StoredText] | None = Field(None, max_length=16)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="accepted, not used")
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="accepted, not used")
+    ecoalign: ChatOptions | None = None
+
+    @field_validator("stream")
+    @classmethod
+    def _no_streaming(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("streaming is not supported: leave stream unset or false")
+        return value
+
+
+def parse_chat(
+    body: ChatCompletionCreate, settings: Settings, conf: GatewaySettings, remote_fetch: Any
+) -> tuple[AlignRequest, Policy, str]:
+    """The job's request, policy and strategy; ``FieldError`` (422) / ``ApiError`` (413) naming the field."""
+    messages = []
+    for m in body.messages:
+        message = m.model_dump(exclude_none=True)
+        if message["role"] == "developer":
+            message["role"] = "system"
+        messages.append(message)
+    try:
+        request = request_from_messages(
+            messages,
+            max_image_bytes=settings.max_image_bytes,
+            max_images=settings.max_images,
+            max_text_chars=settings.max_text_chars,
+            remote_fetch=remote_fetch,
+        )
+    except RequestError as exc:
+        if exc.too_large:
+            raise ApiError(413, "payload_too_large", str(exc), loc=field_loc(exc.field)) from None
+        raise FieldError(field_loc(exc.field), str(exc)) from None
+    options = body.ecoalign or ChatOptions()
+    policy_in = options.policy or ChatPolicyIn()
+    values = policy_in.model_dump()
+    if values["budget"] is None:
+        values["budget"] = conf.chat_budget
+    cap = body.max_completion_tokens or body.max_tokens
+    if cap is not None and "answer_tokens" not in policy_in.model_fields_set:
+        values["answer_tokens"] = cap
+    if body.temperature is not None and "temperature" not in policy_in.model_fields_set:
+        values["temperature"] = body.temperature
+    try:
+        policy = Policy.from_dict(values)
+    except (PolicyError, TypeError) as exc:
+        raise FieldError(["body", "ecoalign", "policy"], str(exc)) from None
+    return request, policy, options.strategy
+
+
+# -- response ---------------------------------------------------------------------------------------------------
+class ChatMessageOut(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    refusal: str | None = None
+
+
+class ChoiceOut(BaseModel):
+    index: int
+    message: ChatMessageOut
+    finish_reason: Literal["stop", "length", "content_filter"]
+    logprobs: None = None
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatExtension(BaseModel):
+    """How the search decided; ``trace_id`` is the job id (``GET /v1/jobs/{id}/graph``)."""
+
+    job_id: str
+    trace_id: str
+    decision: Literal["answered", "refused"] | None
+    path_safety: float | None = None
+    utility: float | None = None
+    reason: str | None = None
+    strategy: str
+    path: list[str]
+    billed_tokens: int = Field(description="tokens charged to the budgets (usage minus any recorded overrun)")
+    model_calls: int
+    models: list[str] = Field(description="the models that generated this job's nodes")
+
+
+class ChatCompletionOut(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: UsageOut
+    system_fingerprint: str | None = None
+    ecoalign: ChatExtension
+
+
+class JobErrorOut(ErrorOut):
+    """An error about a job that exists: its id, to read it later at ``/v1/jobs/{id}``."""
+
+    job_id: str
+
+
+def render_completion(session: Session, job: Job, model: str) -> dict[str, Any]:
+    """A ``chat.completion`` body for a succeeded job (usage summed over every node of its graph)."""
+    nodes = repository.load_nodes(session, job.id)
+    prompt = sum(n.tokens_prompt + n.tokens_eval for n in nodes)
+    completion = sum(n.tokens_completion for n in nodes)
+    refused = job.decision == "refused"
+    finish = "content_filter" if refused else "stop"
+    chosen = next((n for n in nodes if job.path and n.id == job.path[-1]), None)
+    reasons = ((chosen.gen_ai or {}).get("gen_ai.response.finish_reasons") or []) if chosen is not None else []
+    if not refused and "length" in reasons:
+        finish = "length"
+    return {
+        "id": f"chatcmpl-{job.id}",
+        "object": "chat.completion",
+        "created": int(job.created_at.timestamp()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": job.response, "refusal": job.response if refused else None},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        "system_fingerprint": None,
+        "ecoalign": {
+            "job_id": job.id,
+            "trace_id": job.id,
+            "decision": job.decision,
+            "path_safety": job.path_safety,
+            "utility": job.utility,
+            "reason": job.reason,
+            "strategy": job.strategy,
+            "path": list(job.path or []),
+            "billed_tokens": job.budget_spent,
+            "model_calls": job.model_calls,
+            "models": sorted({n.model for n in nodes if n.model and n.model != "template"}),
+        },
+    }
+
+
+def job_error(job: Job) -> tuple[int, str, str]:
+    """(status, code, detail) for a job that ended without an answer."""
+    if job.status == JobStatus.CANCELLED.value:
+        return 409, "job_cancelled", f"job {job.id} was cancelled: {job.failure_reason or 'cancelled'}"
+    return 502, "job_failed", f"job {job.id} failed: {job.failure_reason or 'unknown reason'}"
+
+
+def _job_error_response(status: int, code: str, detail: str, job_id: str) -> JSONResponse:
+    body = JobErrorOut(detail=detail, code=code, job_id=job_id)
+    return JSONResponse(status_code=status, content=body.model_dump(mode="json"), headers={"X-Ecoalign-Job-Id": job_id})
+
+
+# -- in-process execution ---------------------------------------------------------------------------------------
+_LOCK = threading.Lock()
+
+
+def _inprocess_pool(app: FastAPI, settings: Settings) -> tuple[ThreadPoolExecutor, Any]:
+    """The API process's job pool and adapters (``ECOALIGN_CHAT_MODE=inprocess``), built on first use."""
+    with _LOCK:
+        found = getattr(app.state, "chat_inprocess", None)
+        if found is None:
+            from ecoalign.runtime.factory import build_services
+
+            services = build_services(settings)
+            pool = ThreadPoolExecutor(max(2, settings.model_concurrency // 2), thread_name_prefix="ecoalign-chat")
+            found = (pool, services)
+            app.state.chat_inprocess = found
+    return cast(tuple[ThreadPoolExecutor, Any], found)
+
+
+def _run_inprocess(app: FastAPI, ctx: AppContext, job_id: str) -> None:
+    """Run the job on the API's pool, unless this process already runs it (a retry with the same key)."""
+    from ecoalign.runtime.factory import ServiceError
+    from ecoalign.runtime.inprocess import run_job
+
+    try:
+        pool, services = _inprocess_pool(app, ctx.settings)
+    except ServiceError as exc:
+        raise ApiError(
+            503, "model_unavailable", f"the model is unavailable: {exc}", headers={"Retry-After": "5"}
+        ) from None
+    with _LOCK:
+        running: set[str] | None = getattr(app.state, "chat_running", None)
+        if running is None:
+            running = app.state.chat_running = set()
+        if job_id in running:
+            return
+        running.add(job_id)
+
+    def run() -> None:
+        try:
+            run_job(ctx.sessions, services, job_id, lease_s=ctx.settings.node_lease_s)
+        except Exception:
+            log.exception("in-process chat job %s did not finish; the reaper or a retry will pick it up", job_id)
+        finally:
+            with _LOCK:
+                running.discard(job_id)
+
+    pool.submit(run)
+
+
+# -- the endpoint -----------------------------------------------------------------------------------------------
+@router.post(
+    "/completions",
+    response_model=ChatCompletionOut,
+    summary="Create a chat completion: the aligned answer of an EcoAlign job (OpenAI-compatible)",
+    operation_id="createChatCompletion",
+    responses={
+        **_401,
+        402: {"model": ErrorOut, "description": "the tenant's total token budget cannot cover a minimal job"},
+        409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body, or the job was cancelled"},
+        413: {"model": ErrorOut, "description": "the body or one image is over the size limit"},
+        **_422,
+        429: {
+            "model": ErrorOut,
+            "description": "the tenant's daily token budget is used up",
+            "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+        },
+        502: {"model": JobErrorOut, "description": "the job failed (its reason and id)"},
+        **_503,
+        504: {
+            "model": JobErrorOut,
+            "description": "the job did not finish in time; it goes on (read it at /v1/jobs/{job_id})",
+            "headers": {"X-Ecoalign-Job-Id": {"description": "the job's id", "schema": {"type": "string"}}},
+        },
+    },
+)
+async def create_chat_completion(
+    body: ChatCompletionCreate,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    http: HttpRequest,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=200,
+               description="same key + same body → the same job (a retry after a 504 waits for it)"),
+    ] = None,
+) -> Any:
+    conf = gateway(http.app)
+    request, policy, strategy = await run_in_threadpool(parse_chat, body, ctx.settings, conf, ctx.remote_fetch)
+    view, created = await run_in_threadpool(
+        run_in_transaction,
+        ctx.sessions,
+        lambda s: _submit(s, request, policy, strategy, principal, idempotency_key),
+    )
+    job_id = view["id"]
+    if view["status"] not in TERMINAL:
+        if conf.chat_mode == "inprocess":
+            _run_inprocess(http.app, ctx, job_id)
+        elif created:
+            await run_in_threadpool(_dispatch, ctx, job_id)
+    job = await wait_for_job(ctx, job_id, conf.chat_timeout_s, conf.chat_poll_s)
+    if job is None:
+        return _job_error_response(
+            504, "timeout",
+            f"job {job_id} did not finish within {conf.chat_timeout_s:g} s; it goes on: GET /v1/jobs/{job_id}",
+            job_id,
+        )
+    if job.status != JobStatus.SUCCEEDED.value:
+        status, code, detail = job_error(job)
+        return _job_error_response(status, code, detail, job_id)
+    return await run_in_threadpool(run_in_transaction, ctx.sessions, lambda s: render_completion(s, job, body.model))
+
+
+async def wait_for_job(ctx: AppContext, job_id: str, timeout_s: float, poll_s: float) -> Job | None:
+    """Poll the job row until it is terminal (the job), or ``None`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = min(poll_s, 0.05)
+    while True:
+        job = await run_in_threadpool(run_in_transaction, ctx.sessions, lambda s: repository.get_job(s, job_id))
+        if job is not None and job.status in TERMINAL:
+            return job
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, poll_s)

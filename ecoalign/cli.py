@@ -1,0 +1,261 @@
+"""The ``ecoalign`` command line. Each subcommand validates everything before it writes anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ecoalign import __version__
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _die(message: str) -> int:
+    print(f"ecoalign: error: {message}", file=sys.stderr)
+    return 2
+
+
+# -- align --------------------------------------------------------------------------------------------------------
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-url",
+        default=os.environ.get("ECOALIGN_MODEL_URL"),
+        help="OpenAI base URL of the chat model, e.g. http://localhost:11434/v1 "
+        "(default: $ECOALIGN_MODEL_URL, else the offline llama.cpp Gemma 3 270M)",
+    )
+    parser.add_argument("--model", default=os.environ.get("ECOALIGN_MODEL"), help="model name at --model-url")
+    parser.add_argument(
+        "--judge-url",
+        default=os.environ.get("ECOALIGN_JUDGE_URL"),
+        help="OpenAI base URL of an LLM judge (default: offline evaluators only)",
+    )
+    parser.add_argument("--judge-model", default=os.environ.get("ECOALIGN_JUDGE_MODEL"), help="judge model name")
+
+
+def add_align_parser(sub: Any) -> None:
+    p = sub.add_parser("align", help="run one EcoAlign job and print the aligned answer")
+    p.add_argument("text", help="the user's request")
+    p.add_argument("--image", action="append", default=[], metavar="PATH", help="an image (repeatable)")
+    p.add_argument("--budget", type=int, default=None, help="token budget of the job (default 4000)")
+    p.add_argument("--strategy", default="ecoalign", help="ecoalign (default) or a baseline / ablation name")
+    p.add_argument("--policy", default=None, metavar="JSON", help="policy overrides, e.g. '{\"tau\": 0.6}'")
+    add_model_arguments(p)
+    p.add_argument(
+        "--db",
+        default=os.environ.get("ECOALIGN_DB_URL"),
+        help="database URL (default: $ECOALIGN_DB_URL, else sqlite file ./ecoalign.db)",
+    )
+    p.add_argument("--workers", type=int, default=4, help="threads running nodes in parallel")
+    p.add_argument("--json", action="store_true", help="print the whole job (result, cost, graph) as JSON")
+    p.set_defaults(func=cmd_align)
+
+
+def _policy_from_args(args: argparse.Namespace) -> Any:
+    from ecoalign.engine.policy import Policy, PolicyError
+
+    try:
+        overrides = json.loads(args.policy) if args.policy else {}
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--policy is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(overrides, dict):
+        raise CliError("--policy must be a JSON object")
+    if args.budget is not None:
+        overrides["budget"] = args.budget
+    try:
+        return Policy.from_dict(overrides)
+    except (PolicyError, TypeError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _request_from_args(args: argparse.Namespace, settings: Any) -> Any:
+    from ecoalign.content import Request
+    from ecoalign.media import MediaError, load_image_path
+
+    text = args.text.strip()
+    if not text:
+        raise CliError("the request text is empty")
+    if len(text) > settings.max_text_chars:
+        raise CliError(f"the request text has {len(text)} characters, over {settings.max_text_chars}")
+    if len(args.image) > settings.max_images:
+        raise CliError(f"{len(args.image)} images, over the limit of {settings.max_images}")
+    try:
+        images = tuple(load_image_path(path, settings.max_image_bytes) for path in args.image)
+    except MediaError as exc:
+        raise CliError(str(exc)) from None
+    return Request(text=text, images=images)
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from ecoalign.engine.strategies import get_strategy
+    from ecoalign.runtime import steps
+    from ecoalign.runtime.factory import ServiceError, build_services
+    from ecoalign.runtime.inprocess import run_job
+    from ecoalign.runtime.report import full_report
+    from ecoalign.settings import get_settings
+    from ecoalign.store.db import make_engine, run_in_transaction, session_factory
+    from ecoalign.store.migrate import ensure_schema
+
+    settings = get_settings()
+    try:
+        get_strategy(args.strategy)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    policy = _policy_from_args(args)
+    request = _request_from_args(args, settings)
+    if args.model_url and not args.model:
+        raise CliError("--model-url needs --model (or $ECOALIGN_MODEL)")
+    try:
+        services = build_services(
+            settings, model_url=args.model_url, model=args.model, judge_url=args.judge_url, judge_model=args.judge_model
+        )
+    except ServiceError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        db_url = args.db or settings.db_url
+        ensure_schema(db_url)
+        factory = session_factory(make_engine(db_url))
+        job_id, _ = run_in_transaction(factory, lambda s: steps.submit(s, request, policy, strategy=args.strategy))
+        run_job(factory, services, job_id, workers=args.workers)
+        report = run_in_transaction(factory, lambda s: full_report(s, job_id))
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(render_report(report))
+    return 0 if report["status"] == "succeeded" else 1
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """A person-readable summary: decision, answer, cost, and the graph as a tree."""
+    lines = [
+        f"job {report['job_id']}: {report['status']}, {report['decision'] or '-'} ({report.get('reason') or ''})",
+        f"path safety {_fmt(report['path_safety'])}  utility {_fmt(report['utility'])}  "
+        f"tokens {report['cost']['total_tokens']} of {report['budget']['total']}  "
+        f"model calls {report['cost']['model_calls']}",
+        "",
+        (report["response"] or "").strip(),
+        "",
+        "graph:",
+    ]
+    nodes = {n["id"]: n for n in report["graph"]["nodes"]}
+    children: dict[str, list[str]] = {}
+    for n in report["graph"]["nodes"]:
+        for p in n["parents"][:1]:
+            children.setdefault(p, []).append(n["id"])
+    chosen = set(report["path"])
+
+    def walk(node_id: str, depth: int) -> None:
+        n = nodes[node_id]
+        mark = "*" if node_id in chosen else " "
+        text = " ".join((n["text"] or "").split())[:60]
+        lines.append(
+            f"{mark} {'  ' * depth}{n['kind']:<8} {n['status']:<7} s={_fmt(n['safety'])} u={_fmt(n['utility'])} "
+            f"tok={n['tokens']:<5} {text}"
+        )
+        for child in children.get(node_id, []):
+            walk(child, depth + 1)
+
+    roots = [n["id"] for n in report["graph"]["nodes"] if not n["parents"]]
+    for root in roots:
+        walk(root, 0)
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+# -- db -----------------------------------------------------------------------------------------------------------
+def add_db_parser(sub: Any) -> None:
+    p = sub.add_parser("db", help="database schema (Alembic migrations)")
+    dbsub = p.add_subparsers(dest="db_command", required=True)
+    up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema")
+    up.add_argument("--db", default=os.environ.get("ECOALIGN_DB_URL"))
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+    down = dbsub.add_parser("downgrade", help="migrate the database down to a revision")
+    down.add_argument("--db", default=os.environ.get("ECOALIGN_DB_URL"))
+    down.add_argument("revision")
+    down.set_defaults(func=cmd_db_downgrade)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ecoalign.settings import get_settings
+    from ecoalign.store.migrate import upgrade
+
+    url = args.db or get_settings().db_url
+    upgrade(url, args.revision)
+    print(f"database at {_safe_url(url)} upgraded to {args.revision}")
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    from ecoalign.settings import get_settings
+    from ecoalign.store.migrate import downgrade
+
+    url = args.db or get_settings().db_url
+    downgrade(url, args.revision)
+    print(f"database at {_safe_url(url)} downgraded to {args.revision}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- entry point ----------------------------------------------------------------------------------------------------
+def add_emulator_parser(sub: Any) -> None:
+    from ecoalign.emulator import add_emulator_arguments, run_from_args
+
+    p = sub.add_parser("emulator", help="an OpenAI-compatible emulator for load and fault tests (never a model)")
+    add_emulator_arguments(p)
+    p.set_defaults(func=run_from_args)
+
+
+# Each builder adds one command; they import their heavy dependencies only when their command runs.
+from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
+from ecoalign.moderate_cli import add_moderate_parser  # noqa: E402
+from workers.cli import add_beat_parser, add_worker_parser  # noqa: E402
+
+PARSER_BUILDERS: list[Callable[[Any], None]] = [
+    add_align_parser,
+    add_moderate_parser,
+    add_db_parser,
+    add_serve_parser,
+    add_worker_parser,
+    add_beat_parser,
+    add_tenants_parser,
+    add_emulator_parser,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecoalign", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ecoalign {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in PARSER_BUILDERS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        return _die(str(exc))
+    except KeyboardInterrupt:
+        return _die("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

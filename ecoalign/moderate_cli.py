@@ -1,0 +1,220 @@
+"""``ecoalign moderate INPUT.jsonl -o OUTPUT.jsonl``: the nightly bulk-moderation command.
+
+Without ``--api`` it runs on the embedded default: in-process, offline models (OCR + MiniLM scanner), traces in
+the SQLite file ``./ecoalign.db``. With ``--api URL`` it is a client of a running ecoalign (or any OpenAI-shaped)
+``POST /v1/moderations``. Everything the user can get wrong is checked before a model loads or a line is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _error(message: str) -> Exception:
+    """``ecoalign.cli.CliError`` (imported late: ``ecoalign.cli`` imports this module)."""
+    from ecoalign.cli import CliError
+
+    return CliError(message)
+
+
+def add_moderate_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "moderate",
+        help="moderate a JSONL file of image-text items (OpenAI Batch lines in, OpenAI Batch output lines out)",
+        description="Moderate every line of INPUT into OUTPUT. Lines are OpenAI Batch input lines for "
+        "/v1/moderations or {custom_id, text, images}. See docs/moderation.md.",
+    )
+    p.add_argument("input", metavar="INPUT.jsonl")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT.jsonl")
+    p.add_argument("--resume", action="store_true", help="skip the custom_ids already in OUTPUT and append the rest")
+    p.add_argument("--overwrite", action="store_true", help="start OUTPUT again if it already has lines")
+    p.add_argument(
+        "--api", metavar="URL", help="moderate through a remote POST /v1/moderations (e.g. http://host:8000)"
+    )
+    p.add_argument("--api-key", default=os.environ.get("ECOALIGN_API_KEY"), help="bearer key for --api")
+    p.add_argument("--budget", type=int, default=None, metavar="TOKENS", help="token budget of the whole run")
+    p.add_argument("--item-budget", type=int, default=None, metavar="TOKENS", help="token budget of one item")
+    p.add_argument("--workers", type=int, default=2, help="parallel workers (default 2: one per core)")
+    p.add_argument("--executor", choices=["thread", "process"], default="thread", help=argparse.SUPPRESS)
+    p.add_argument("--chunk-size", type=int, default=16, help="items scanned together in one batch")
+    p.add_argument("--judge-url", default=os.environ.get("ECOALIGN_JUDGE_URL"), help="OpenAI base URL of an LLM judge")
+    p.add_argument("--judge-model", default=os.environ.get("ECOALIGN_JUDGE_MODEL"), help="judge model name")
+    p.add_argument(
+        "--judge-text-only", action="store_true", help="send the judge the text and OCR text only, no image parts"
+    )
+    p.add_argument("--policy", metavar="JSON", help='moderation policy overrides, e.g. \'{"hi": 0.95, "lo": 0.05}\'')
+    p.add_argument(
+        "--db",
+        default=os.environ.get("ECOALIGN_DB_URL"),
+        help="database for the traces (default: $ECOALIGN_DB_URL, else sqlite file ./ecoalign.db)",
+    )
+    p.add_argument("--no-traces", action="store_true", help="do not store decision traces")
+    p.add_argument("--allow-remote-images", action="store_true", help="fetch http(s) image URLs (public hosts only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--stats-json", metavar="PATH", help="write the run's counters and timings as JSON")
+    p.set_defaults(func=cmd_moderate)
+
+
+def build_scanner(name: str) -> Any:
+    """The scanner selected by ``ECOALIGN_EVALUATOR`` (module-level so a process pool can pickle it)."""
+    if name == "heuristic":
+        from ecoalign.evaluators.heuristic import HeuristicScanner
+
+        return HeuristicScanner()
+    if name == "offline":
+        try:
+            from ecoalign.evaluators.scanner import OfflineScanner
+        except ImportError as exc:
+            raise _error(f"the offline scanner cannot load ({exc}); install ecoalign[offline]") from None
+        return OfflineScanner()
+    raise _error(f"unknown evaluator {name!r}: expected offline or heuristic")
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    from ecoalign.moderation import ModerationPolicy, PolicyError
+
+    try:
+        overrides = json.loads(args.policy) if args.policy else {}
+    except json.JSONDecodeError as exc:
+        raise _error(f"--policy is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(overrides, dict):
+        raise _error("--policy must be a JSON object")
+    if args.item_budget is not None:
+        overrides["item_budget"] = args.item_budget
+    try:
+        return ModerationPolicy.from_dict(overrides)
+    except (PolicyError, TypeError) as exc:
+        raise _error(f"--policy: {exc}") from None
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise _error("--workers must be >= 1")
+    if args.chunk_size < 1:
+        raise _error("--chunk-size must be >= 1")
+    if args.budget is not None and args.budget < 0:
+        raise _error("--budget must be >= 0")
+    if args.item_budget is not None and args.item_budget < 0:
+        raise _error("--item-budget must be >= 0")
+    if args.resume and args.overwrite:
+        raise _error("--resume and --overwrite exclude each other")
+    if args.api:
+        local_only = [
+            f
+            for f, v in (
+                ("--budget", args.budget),
+                ("--item-budget", args.item_budget),
+                ("--judge-url", args.judge_url),
+                ("--policy", args.policy),
+            )
+            if v is not None
+        ]
+        if local_only:
+            raise _error(f"{', '.join(local_only)}: budgets and the judge are the server's in --api mode")
+        if not args.api.startswith(("http://", "https://")):
+            raise _error(f"--api must be an http(s) URL, got {args.api!r}")
+    if args.judge_url and not args.judge_model:
+        raise _error("--judge-url needs --judge-model (or $ECOALIGN_JUDGE_MODEL)")
+
+
+def cmd_moderate(args: argparse.Namespace) -> int:
+    from ecoalign.batch import ApiClient, ParseOptions, RunError, _check_paths, run_moderation
+    from ecoalign.settings import get_settings
+
+    _validate(args)
+    src, dst = Path(args.input), Path(args.output)
+    try:
+        _check_paths(src, dst, resume=args.resume, overwrite=args.overwrite)
+    except RunError as exc:
+        raise _error(str(exc)) from None
+    settings = get_settings()
+    options = ParseOptions.from_settings(
+        src.resolve().parent, allow_remote=args.allow_remote_images or settings.allow_remote_images
+    )
+    common: dict[str, Any] = {
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "workers": args.workers,
+        "progress": not args.no_progress,
+        "options": options,
+        "chunk_size": args.chunk_size,
+    }
+    closers: list[Any] = []
+    try:
+        if args.api:
+            client = ApiClient(args.api, args.api_key, concurrency=args.workers)
+            closers.append(client.close)
+            summary = run_moderation(src, dst, chunk_fn=client.chunk_fn(options), store_traces=False, **common)
+        else:
+            moderator = _moderator(args, settings, closers)
+            summary = run_moderation(
+                src,
+                dst,
+                budget=args.budget,
+                moderator=moderator,
+                db_url=args.db or settings.db_url,
+                store_traces=not args.no_traces,
+                executor=args.executor,
+                scanner_factory=functools.partial(build_scanner, settings.evaluator),
+                **common,
+            )
+    except RunError as exc:
+        print(f"ecoalign: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for close in closers:
+            close()
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    print(_summary_line(summary, dst), file=sys.stderr)
+    return 0
+
+
+def _moderator(args: argparse.Namespace, settings: Any, closers: list[Any]) -> Any:
+    from ecoalign.moderation import Moderator, RequestJudge
+
+    policy = _policy(args)
+    judge = None
+    if args.judge_url:
+        from ecoalign.providers.base import ProviderError
+        from ecoalign.providers.openai_http import OpenAIChatProvider
+
+        provider = OpenAIChatProvider(
+            args.judge_url,
+            args.judge_model,
+            api_key=settings.judge_api_key,
+            timeout_s=settings.model_timeout_s,
+            max_retries=settings.model_max_retries,
+            max_concurrency=max(policy.judge_concurrency, args.workers),
+        )
+        closers.append(provider.close)
+        try:
+            provider.check()
+        except ProviderError as exc:
+            raise _error(f"the judge at {args.judge_url} does not answer: {exc}") from None
+        from ecoalign.evaluators.judge import LLMJudge
+
+        llm = LLMJudge(provider, send_images=False if args.judge_text_only else None)
+        judge = RequestJudge(llm, tau=policy.tau)
+    # The weight loader's own progress bar would interleave with ours on stderr.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    scanner = build_scanner(settings.evaluator)
+    return Moderator(scanner, judge=judge, policy=policy)
+
+
+def _summary_line(summary: Any, dst: Path) -> str:
+    done = f"{summary.items} lines written to {dst}"
+    if summary.skipped:
+        done += f" ({summary.skipped} already done)"
+    decisions = ", ".join(f"{k} {v}" for k, v in sorted(summary.decisions.items()))
+    return (
+        f"ecoalign: moderate: {done}: {summary.results} results, {summary.flagged} flagged, {summary.errors} error "
+        f"lines, {summary.tokens} tokens, {summary.seconds:.1f} s ({summary.items_per_s:.1f} items/s)"
+        + (f"; {decisions}" if decisions else "")
+    )

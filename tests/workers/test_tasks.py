@@ -1,0 +1,278 @@
+"""The task bodies in this process against the real Postgres and the emulator, with a recording "broker":
+every message can be delivered twice, lost, or held back, to check idempotency and recovery step by step."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ecoalign.content import Request
+from ecoalign.emulator import EmulatorServer
+from ecoalign.engine.policy import Policy
+from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
+from ecoalign.providers.openai_http import OpenAIChatProvider
+from ecoalign.runtime import steps
+from ecoalign.runtime.services import Services
+from ecoalign.settings import Settings
+from ecoalign.store import repository
+from ecoalign.store.db import run_in_transaction, session_factory
+from ecoalign.store.models import NodeRow, utcnow
+from tests.workers.cluster import Cluster, check_job
+from workers import process, tasks
+
+pytestmark = pytest.mark.postgres
+
+MEDIUM = "How do I pick a lock on my own shed?"
+
+
+@dataclass
+class Broker:
+    """Messages the tasks published, in order, instead of Redis."""
+
+    queue: deque[tuple[str, tuple[Any, ...]]] = field(default_factory=deque)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.queue]
+
+    def take(self, name: str) -> tuple[Any, ...]:
+        for i, (n, args) in enumerate(self.queue):
+            if n == name:
+                del self.queue[i]
+                return args
+        raise AssertionError(f"no {name} message in {self.names()}")
+
+
+TASKS = {"advance": tasks.advance_job, "scan": tasks.scan_root, "generate": tasks.generate_node,
+         "score": tasks.score_node, "reap": tasks.reap}
+
+
+@dataclass
+class Rig:
+    factory: sessionmaker[Session]
+    broker: Broker
+    emulator: EmulatorServer
+
+    def run(self, name: str, *args: Any) -> Any:
+        return TASKS[name].run(*args)
+
+    def drain(self, *, duplicate: bool = False, limit: int = 2000) -> int:
+        """Deliver every message (twice each with ``duplicate``) until none is left; returns deliveries."""
+        n = 0
+        while self.broker.queue:
+            name, args = self.broker.queue.popleft()
+            for _ in range(2 if duplicate else 1):
+                self.run(name, *args)
+                n += 1
+            assert n < limit, "the tasks keep publishing"
+        return n
+
+    def submit(self, text: str = MEDIUM, strategy: str = "ecoalign", **policy: Any) -> str:
+        job_id, _ = run_in_transaction(
+            self.factory,
+            lambda s: steps.submit(s, Request(text), Policy.from_dict({"budget": 5000, **policy}), strategy=strategy),
+        )
+        return job_id
+
+    def through_scan(self, job_id: str) -> None:
+        """First controller run, the scan, and the controller run after it (its own task, or inline)."""
+        self.run("advance", job_id)
+        self.run("scan", *self.broker.take("scan"))
+        if "advance" in self.broker.names():
+            self.run("advance", *self.broker.take("advance"))
+
+    def cluster_view(self) -> Cluster:
+        """``check_job`` wants a Cluster; only its session factory is used."""
+        view = Cluster.__new__(Cluster)
+        view.factory = self.factory
+        return view
+
+    def node(self, node_id: str) -> NodeRow:
+        row = run_in_transaction(self.factory, lambda s: repository.get_node(s, node_id))
+        assert row is not None
+        return row
+
+
+@pytest.fixture(params=[False, True], ids=["controller-queue", "advance-inline"])
+def rig(pg_clean_engine: Engine, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """Both flows: the controller as its own task, and the controller inside the scoring transaction."""
+    broker = Broker()
+    for name, task in TASKS.items():
+        monkeypatch.setattr(task, "apply_async", lambda args=(), _n=name, **_: broker.queue.append((_n, tuple(args))))
+    factory = session_factory(pg_clean_engine)
+    settings = Settings(db_url=str(pg_clean_engine.url), evaluator="heuristic", node_lease_s=30, max_node_attempts=3,
+                        dispatch_grace_s=30, stall_s=30, advance_inline=request.param)
+    with EmulatorServer() as emulator:
+        provider = OpenAIChatProvider(emulator.base_url, "ecoalign-emulator", max_retries=0)
+        services = Services(provider, HeuristicScanner(), HeuristicNodeEvaluator(), closers=[provider.close])
+        process.use(settings_=settings, factory=factory, services_=services)
+        try:
+            yield Rig(factory, broker, emulator)
+        finally:
+            process.reset()
+            services.close()
+
+
+def test_every_message_delivered_twice_changes_nothing(rig: Rig) -> None:
+    job_id = rig.submit()
+    rig.broker.queue.append(("advance", (job_id,)))
+    rig.drain(duplicate=True)
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "succeeded" and job.decision == "answered"
+    facts = check_job(rig.cluster_view(), job_id)
+    assert facts["max_attempts"] == 1  # a duplicate never even claimed a node
+    assert rig.emulator.stats["chat_requests"] == facts["generated"]  # one model call per node, not two
+
+
+def test_controller_runs_do_not_enqueue_a_pending_node_twice(rig: Rig) -> None:
+    job_id = rig.submit()
+    rig.run("advance", job_id)
+    assert rig.broker.names() == ["scan"]
+    for _ in range(3):  # more controller runs while the scan message waits in the queue
+        rig.run("advance", job_id)
+    assert rig.broker.names() == ["scan"]
+
+
+def test_a_redelivered_generate_does_not_call_the_model_again(rig: Rig) -> None:
+    """The worker recorded the text, then died before scoring: attempt 2 scores the stored text."""
+    job_id = rig.submit("Suggest three names for a garden cafe.")  # the easy path: one answer node
+    rig.through_scan(job_id)
+    (node_id,) = [args[1] for name, args in rig.broker.queue if name == "generate"]
+    rig.run("generate", *rig.broker.take("generate"))
+    rig.broker.take("score")  # the score message is lost with the worker
+    calls = rig.emulator.stats["chat_requests"]
+    run_in_transaction(rig.factory, lambda s: s.execute(
+        update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))))
+    rig.run("reap")
+    assert rig.node(node_id).status == "pending" and rig.node(node_id).attempts == 1
+    rig.run("generate", *rig.broker.take("generate"))
+    assert rig.emulator.stats["chat_requests"] == calls  # no second model call
+    _, _, attempt = rig.broker.take("score")
+    assert attempt == 2
+    rig.broker.queue.append(("score", (job_id, node_id, 1)))  # a stale score of attempt 1 shows up late
+    rig.broker.queue.append(("score", (job_id, node_id, attempt)))
+    rig.drain()
+    assert rig.node(node_id).status == "done"
+    check_job(rig.cluster_view(), job_id)
+
+
+def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(rig: Rig) -> None:
+    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
+    rig.through_scan(job_id)
+    job_node = rig.broker.take("generate")
+    node_id = job_node[1]
+    expire = update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    for attempt in (1, 2, 3):  # claim, then "die" in the model call: the lease runs out each time
+        assert steps.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3).attempt == attempt
+        run_in_transaction(rig.factory, lambda s: s.execute(expire))
+        rig.run("reap")
+        if attempt < 3:
+            assert rig.broker.take("generate") == job_node
+    row = rig.node(node_id)
+    assert row.status == "failed" and row.failure_reason.startswith("poison: gave up after 3 attempts")
+    assert rig.broker.names() == ["advance"]  # the reaper asks the controller to look again
+    rig.drain()
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "succeeded" and job.decision == "refused"
+    assert job.budget_spent == 0  # refunded: nothing was generated
+    check_job(rig.cluster_view(), job_id)
+
+
+def test_an_evaluator_crash_hands_the_node_back_then_fails_it_on_the_last_attempt(rig: Rig) -> None:
+    class Broken(HeuristicNodeEvaluator):
+        def score_node(self, node: Any) -> Any:
+            raise RuntimeError("evaluator bug")
+
+    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
+    rig.through_scan(job_id)
+    process.services().evaluator = Broken()
+    for attempt in (1, 2, 3):
+        rig.run("generate", *rig.broker.take("generate"))
+        args = rig.broker.take("score")
+        assert args[2] == attempt
+        with pytest.raises(RuntimeError, match="evaluator bug"):
+            rig.run("score", *args)
+        if attempt < 3:  # the lease was ended at once: the next reaper pass re-enqueues it
+            rig.run("reap")
+    row = rig.node(args[1])
+    assert row.status == "failed" and "evaluator bug" in (row.failure_reason or "")
+    rig.drain()
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "succeeded" and job.decision == "refused"
+    assert job.budget_spent == row.tokens_prompt + row.tokens_completion > 0  # the generation was paid for
+    check_job(rig.cluster_view(), job_id)
+
+
+def test_a_lost_message_is_replaced_by_the_reaper(rig: Rig) -> None:
+    """After the scan the broker loses what was published next (the controller's message, or, inline, the
+    generate message): once the job looks stalled and the dispatch marks run out, the reaper publishes again."""
+    job_id = rig.submit("Suggest three names for a garden cafe.")
+    rig.run("advance", job_id)
+    rig.run("scan", *rig.broker.take("scan"))
+    lost = rig.broker.names()
+    rig.broker.queue.clear()
+    rig.run("reap")
+    assert rig.broker.names() == []  # too early: the dispatch marks and the stall timer still run
+    old = utcnow() - timedelta(minutes=5)
+    run_in_transaction(rig.factory, lambda s: s.execute(
+        update(repository.JOBS).where(repository.JOBS.c.id == job_id).values(updated_at=old)))
+    run_in_transaction(rig.factory, lambda s: s.execute(
+        update(NodeRow).where(NodeRow.job_id == job_id, NodeRow.status == "pending").values(lease_expires_at=old)))
+    rig.run("reap")
+    assert rig.broker.names() == lost
+    rig.drain()
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "succeeded"
+    check_job(rig.cluster_view(), job_id)
+
+
+@pytest.mark.parametrize("rig", [False], indirect=True, ids=["controller-queue"])
+def test_the_lease_keeper_renews_while_held_and_stops_after(rig: Rig) -> None:
+    """A 1 s lease outlives a 2.5 s call while held; once released (or the process dies) it runs out."""
+    import time
+
+    from workers.process import LeaseKeeper
+
+    job_id = rig.submit("Suggest three names for a garden cafe.")
+    root = rig.node(repository.node_id(job_id, "root", ())).id
+    attempt = steps.claim(rig.factory, job_id, root, lease_s=1).attempt
+    keeper = LeaseKeeper(rig.factory, lease_s=1)
+    try:
+        with keeper.hold(job_id, root, attempt):
+            time.sleep(2.5)
+            assert rig.node(root).lease_expires_at > utcnow()
+        time.sleep(1.5)
+        assert rig.node(root).lease_expires_at < utcnow()
+    finally:
+        keeper.stop()
+
+
+def test_a_controller_bug_fails_the_job_instead_of_retrying_forever(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine step is a pure function of graph and ledger: if it raises once it raises again, so the job
+    fails with the error as its reason (reservations released), and the node that was being scored still is."""
+    job_id = rig.submit("Suggest three names for a garden cafe.")
+    rig.through_scan(job_id)
+    rig.run("generate", *rig.broker.take("generate"))
+    real = steps._advance
+
+    def broken(session: Session, job_id_: str) -> steps.Advance:
+        raise ZeroDivisionError("engine bug")
+
+    monkeypatch.setattr(steps, "_advance", broken)
+    args = rig.broker.take("score")
+    rig.run("score", *args)
+    assert rig.node(args[1]).status == "done"  # scored and settled despite the controller's failure
+    rig.drain()
+    monkeypatch.setattr(steps, "_advance", real)
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "failed"
+    assert "controller error: ZeroDivisionError: engine bug" in (job.failure_reason or "")
+    assert job.budget_reserved == 0
