@@ -336,24 +336,14 @@ def load_nodes(session: Session, job_id: str) -> list[NodeRow]:
 
 
 def load_graph(session: Session, job_id: str) -> ThoughtGraph:
-    """Rebuild the job's ``ThoughtGraph``: nodes in creation order (parents first), parents from the edges."""
-    rows = load_nodes(session, job_id)
-    parents: dict[str, list[str]] = {r.id: [] for r in rows}
-    for edge in session.execute(select(EDGES.c.parent_id, EDGES.c.child_id).where(EDGES.c.job_id == job_id)):
-        parents[edge.child_id].append(edge.parent_id)
-    graph = ThoughtGraph(job_id)
-    remaining = rows
-    while remaining:  # creation order is topological; this only repairs ties in created_at
-        deferred = []
-        for row in remaining:
-            if all(p in graph for p in parents[row.id]):
-                graph.add(_to_graph_node(row, tuple(sorted(parents[row.id]))))
-            else:
-                deferred.append(row)
-        if len(deferred) == len(remaining):
-            raise GraphError(f"job {job_id}: nodes {[r.id for r in deferred]} have missing parents")
-        remaining = deferred
-    return graph
+    """Rebuild the job's ``ThoughtGraph``: nodes in creation order (parents first), parents from the edges.
+
+    One implementation for every caller: ``reads.load_graph`` (graph columns only, safe against nodes committed
+    between its two statements).
+    """
+    from ecoalign.store.reads import load_graph as lean_load_graph  # reads builds on this module
+
+    return lean_load_graph(session, job_id)
 
 
 def get_node(session: Session, node_id_: str) -> NodeRow | None:
