@@ -53,6 +53,7 @@ def add_align_parser(sub: Any) -> None:
     )
     p.add_argument("--workers", type=int, default=4, help="threads running nodes in parallel")
     p.add_argument("--json", action="store_true", help="print the whole job (result, cost, graph) as JSON")
+    p.add_argument("--mermaid", metavar="FILE", help="also write the thought graph as a Mermaid flowchart")
     p.set_defaults(func=cmd_align)
 
 
@@ -108,6 +109,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     policy = _policy_from_args(args)
     request = _request_from_args(args, settings)
+    if args.mermaid and not os.path.isdir(os.path.dirname(os.path.abspath(args.mermaid))):
+        raise CliError(f"--mermaid: folder does not exist: {os.path.dirname(os.path.abspath(args.mermaid))}")
     if args.model_url and not args.model:
         raise CliError("--model-url needs --model (or $ECOALIGN_MODEL)")
     try:
@@ -125,6 +128,11 @@ def cmd_align(args: argparse.Namespace) -> int:
         report = run_in_transaction(factory, lambda s: full_report(s, job_id))
     finally:
         services.close()
+    if args.mermaid:
+        from ecoalign.runtime.visual import graph_mermaid
+
+        with open(args.mermaid, "w", encoding="utf-8") as out:
+            out.write(graph_mermaid(report))
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:

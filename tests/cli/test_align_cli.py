@@ -142,3 +142,16 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, tmp_path, emulat
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ecoalign: error:") and expected in lines[0]
     assert no_jobs_written(db_file)
+
+
+def test_align_writes_the_graph_as_mermaid(emulator, tmp_path, capsys):
+    picture = tmp_path / "graph.mmd"
+    code, out, _ = run_cli(
+        [
+            "align", "How do volcanoes form?", "--db", f"sqlite:///{tmp_path / 'j.db'}", "--mermaid", str(picture),
+            "--model-url", emulator.base_url, "--model", "m",
+        ],
+        capsys,
+    )
+    assert code == 0 and "graph:" in out
+    assert picture.read_text().startswith("flowchart TD") and "==>" in picture.read_text()
