@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi import Request as HttpRequest
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import CurrentPrincipal
@@ -38,8 +38,9 @@ from ecoalign.content import Image, Request
 from ecoalign.media import MediaError, decode_data_url
 from ecoalign.moderation import ModerationJudge, ModerationPolicy, ModerationResult, Moderator, RunBudget
 from ecoalign.settings import Settings
+from ecoalign.store import ledger
 from ecoalign.store.batch_models import ModerationTrace
-from ecoalign.store.db import dialect_insert, run_in_transaction
+from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Tenant, TenantDailyUsage, utcnow
 
 log = logging.getLogger(__name__)
@@ -177,27 +178,7 @@ def reserve_tenant_tokens(session: Session, tenant_id: str, day: date, tokens: i
     and jobs draw on one budget and neither can overspend it.
     """
     savepoint = session.begin_nested()
-    row = session.execute(
-        update(TENANTS)
-        .where(
-            TENANTS.c.id == tenant_id,
-            or_(
-                TENANTS.c.token_budget_total.is_(None),
-                TENANTS.c.tokens_spent + TENANTS.c.tokens_reserved + tokens <= TENANTS.c.token_budget_total,
-            ),
-        )
-        .values(tokens_reserved=TENANTS.c.tokens_reserved + tokens)
-        .returning(TENANTS.c.token_budget_daily)
-    ).first()
-    if row is None:
-        savepoint.rollback()
-        return False
-    _ensure_day(session, tenant_id, day)
-    conditions = [DAILY.c.tenant_id == tenant_id, DAILY.c.day == day]
-    if row[0] is not None:
-        conditions.append(DAILY.c.spent + DAILY.c.reserved + tokens <= row[0])
-    done = session.execute(update(DAILY).where(*conditions).values(reserved=DAILY.c.reserved + tokens))
-    if cast(Any, done).rowcount != 1:
+    if not ledger.reserve_tenant(session, tenant_id, day, tokens):
         savepoint.rollback()
         return False
     savepoint.commit()
@@ -219,7 +200,7 @@ def settle_tenant_tokens(session: Session, tenant_id: str, day: date, held: int,
     charge = used
     if tenant.token_budget_total is not None:
         charge = min(charge, tenant.token_budget_total - tenant.tokens_spent - (tenant.tokens_reserved - held))
-    _ensure_day(session, tenant_id, day)
+    ledger.ensure_daily_row(session, tenant_id, day)
     daily = session.execute(
         select(DAILY.c.spent, DAILY.c.reserved).where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
         .with_for_update()
@@ -237,14 +218,6 @@ def settle_tenant_tokens(session: Session, tenant_id: str, day: date, held: int,
         .values(reserved=DAILY.c.reserved - day_held, spent=DAILY.c.spent + charge)
     )
     return charge
-
-
-def _ensure_day(session: Session, tenant_id: str, day: date) -> None:
-    session.execute(
-        dialect_insert(session, DAILY)
-        .values(tenant_id=tenant_id, day=day, spent=0, reserved=0)
-        .on_conflict_do_nothing()
-    )
 
 
 class TenantRunBudget(RunBudget):

@@ -175,7 +175,7 @@ def reserve(
         ok = _rowcount(done) == 1
         if ok and tenant is not None:
             assert budget_day is not None
-            ok = _reserve_tenant(session, tenant, budget_day, tokens)
+            ok = reserve_tenant(session, tenant, budget_day, tokens)
         if ok:
             savepoint.commit()
         else:
@@ -187,7 +187,9 @@ def reserve(
         raise
 
 
-def _reserve_tenant(session: Session, tenant_id: str, day: date, tokens: int) -> bool:
+def reserve_tenant(session: Session, tenant_id: str, day: date, tokens: int) -> bool:
+    """Hold ``tokens`` on the tenant's total then daily counters; False if either cannot cover them (the caller
+    rolls back to its savepoint, since the total may already have moved)."""
     row = session.execute(
         update(TENANTS)
         .where(
@@ -203,7 +205,7 @@ def _reserve_tenant(session: Session, tenant_id: str, day: date, tokens: int) ->
     if row is None:
         return False
     daily_budget: int | None = row[0]
-    _ensure_daily_row(session, tenant_id, day)
+    ensure_daily_row(session, tenant_id, day)
     conditions = [DAILY.c.tenant_id == tenant_id, DAILY.c.day == day]
     if daily_budget is not None:
         conditions.append(DAILY.c.spent + DAILY.c.reserved + tokens <= daily_budget)
@@ -211,7 +213,7 @@ def _reserve_tenant(session: Session, tenant_id: str, day: date, tokens: int) ->
     return _rowcount(done) == 1
 
 
-def _ensure_daily_row(session: Session, tenant_id: str, day: date) -> None:
+def ensure_daily_row(session: Session, tenant_id: str, day: date) -> None:
     session.execute(
         dialect_insert(session, DAILY)
         .values(tenant_id=tenant_id, day=day, spent=0, reserved=0)
@@ -272,7 +274,7 @@ def settle(
             raise LedgerError(f"no tenant {tenant_id}")
         if tenant.token_budget_total is not None:
             charge = min(charge, tenant.token_budget_total - tenant.tokens_spent - (tenant.tokens_reserved - held))
-        _ensure_daily_row(session, tenant_id, budget_day)
+        ensure_daily_row(session, tenant_id, budget_day)
         daily = session.execute(
             select(DAILY.c.spent, DAILY.c.reserved)
             .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == budget_day)
