@@ -16,9 +16,9 @@ from api import errors
 from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
-from api.remote_images import pinned_fetcher
 from api.routes import batches, chat, files, health, jobs, moderations
 from ecoalign import __version__
+from ecoalign.remote_images import pinned_fetcher
 from ecoalign.settings import Settings, get_settings
 from ecoalign.store.db import make_engine, session_factory
 

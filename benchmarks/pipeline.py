@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import redis
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -160,6 +161,40 @@ def emulator(rig: Rig, port: int, latency_ms: float) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+COMPONENTS = ("workers", "emulator", "postgres", "redis", "machine")
+
+
+def cpu_seconds(rig: Rig) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the rig, and by the whole machine."""
+    used = dict.fromkeys(COMPONENTS, 0.0)
+    workers = {proc.pid for proc in rig.procs}
+    for proc in psutil.process_iter(["pid", "ppid", "name", "cmdline", "cpu_times"]):
+        info = proc.info
+        times = info["cpu_times"]
+        if times is None:
+            continue
+        cmdline = " ".join(info["cmdline"] or [])
+        if info["pid"] in workers or info["ppid"] in workers:
+            part = "workers"
+        elif "ecoalign.emulator" in cmdline:
+            part = "emulator"
+        elif info["name"] == "postgres":
+            part = "postgres"
+        elif (info["name"] or "").startswith("redis-server"):
+            part = "redis"
+        else:
+            continue
+        used[part] += times.user + times.system
+    machine = psutil.cpu_times()
+    used["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+    return used
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """Milliseconds of CPU per item (task or node), by component."""
+    return {k: 1000 * (after[k] - before[k]) / max(items, 1) for k in COMPONENTS}
+
+
 def steady_rate(times: list[float]) -> float:
     """Events per second between the 10th and 90th percentile of their times (ramp-up and tail cut off)."""
     times = sorted(times)
@@ -171,7 +206,7 @@ def steady_rate(times: list[float]) -> float:
 
 
 # -- (a) the bare task -------------------------------------------------------------------------------------------
-def run_bare(rig: Rig, processes: int, threads: int, tasks: int) -> float:
+def run_bare(rig: Rig, processes: int, threads: int, tasks: int) -> BareRun:
     from benchmarks import bare
     from ecoalign.store.db import make_engine
 
@@ -187,6 +222,7 @@ def run_bare(rig: Rig, processes: int, threads: int, tasks: int) -> float:
         )
     bare.app.conf.broker_url = BROKER
     rig.workers("benchmarks.bare", processes, threads, "bare")
+    cpu_before = cpu_seconds(rig)
     with bare.app.producer_or_acquire() as producer:
         for k in range(tasks):
             bare.touch.apply_async((k,), producer=producer)
@@ -197,11 +233,18 @@ def run_bare(rig: Rig, processes: int, threads: int, tasks: int) -> float:
         if done >= tasks or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    cpu = cpu_per_item(cpu_before, cpu_seconds(rig), tasks)
     with eng.connect() as conn:
         times = [r[0].timestamp() for r in conn.execute(text("SELECT at FROM bench_event"))]
     rig.stop()
     eng.dispose()
-    return steady_rate(times)
+    return BareRun(steady_rate(times), cpu)
+
+
+@dataclass
+class BareRun:
+    rate: float
+    cpu_ms: dict[str, float]  # CPU per task by component
 
 
 # -- (b), (c): ecoalign nodes --------------------------------------------------------------------------------------
@@ -212,6 +255,7 @@ class NodeRun:
     jobs: int
     wall_s: float
     overhead_ms: list[float]
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per generated node by component
 
 
 def submit_jobs(db_url: str, n: int) -> list[str]:
@@ -278,13 +322,16 @@ def run_nodes(rig: Rig, model_url: str, processes: int, threads: int, jobs: int,
     if slots is not None:  # the model server's slots: at most this many calls in flight, over all processes
         extra["ECOALIGN_MODEL_CONCURRENCY"] = str(slots // processes)
     rig.workers("workers.app", processes, threads, "eco", QUEUES, **extra)
+    cpu_before = cpu_seconds(rig)
     started = time.monotonic()
     ids = submit_jobs(rig.db_url, jobs)
     wait_jobs(rig.db_url, ids)
     wall = time.monotonic() - started
+    cpu_after = cpu_seconds(rig)
     rig.stop()
     finished, overhead = node_stats(rig.db_url, ids)
-    return NodeRun(steady_rate(finished), len(finished), jobs, wall, overhead)
+    return NodeRun(steady_rate(finished), len(finished), jobs, wall, overhead,
+                   cpu_per_item(cpu_before, cpu_after, len(finished)))
 
 
 def run_overhead(rig: Rig, model_url: str, jobs: int) -> list[float]:
@@ -335,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
                     b = run_nodes(rig, fast_url, p, args.threads, args.jobs, None)
                     c = run_nodes(rig, slow_url, p, args.slots // p + args.threads, args.jobs, args.slots)
                     results[p] = {"a": a, "b": b, "c": c}
-                    print(f"[{p} process(es)] a={a:.1f} tasks/s  b={b.rate:.1f} nodes/s ({b.nodes} nodes)  "
+                    print(f"[{p} process(es)] a={a.rate:.1f} tasks/s  b={b.rate:.1f} nodes/s ({b.nodes} nodes)  "
                           f"c={c.rate:.1f} nodes/s ({c.nodes} nodes)", flush=True)
                 idle = run_overhead(rig, fast_url, args.idle_jobs)
         finally:
@@ -352,7 +399,16 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for p, r in results.items():
         a, b, c = r["a"], r["b"], r["c"]
-        print(f"{p:>16} | {a:>16.1f} | {b.rate:>11.1f} | {b.rate / a:>7.2f} | {c.rate:>11.1f} | {c.rate / bound:>9.2f}")
+        print(f"{p:>16} | {a.rate:>16.1f} | {b.rate:>11.1f} | {b.rate / a.rate:>7.2f} | {c.rate:>11.1f} | "
+              f"{c.rate / bound:>9.2f}")
+    print()
+    print("CPU milliseconds per bare task (a) or generated node (b), (c), by process (psutil, user + system):")
+    cpu_header = f"{'run':>12} | " + " | ".join(f"{k:>8}" for k in COMPONENTS)
+    print(cpu_header)
+    print("-" * len(cpu_header))
+    for p, r in results.items():
+        for name, cpu in (("a", r["a"].cpu_ms), ("b", r["b"].cpu_ms), ("c", r["c"].cpu_ms)):
+            print(f"{f'{p} proc ({name})':>12} | " + " | ".join(f"{cpu[k]:>8.2f}" for k in COMPONENTS))
     print()
     print(f"per-node orchestration overhead (idle pipeline, planned → verdict minus the model call, "
           f"{len(idle)} nodes): p50 {pct(idle, 50):.1f} ms, p95 {pct(idle, 95):.1f} ms")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,10 +46,31 @@ class Settings(BaseSettings):
     advance_inline: bool = Field(
         True, description="run the controller in the transaction that finishes a node (else: a control-queue task)"
     )
+    score_inline: bool = Field(
+        True,
+        description="score a node in the task that generated it (one task, one commit per node); false sends "
+        "scoring to the score queue, for evaluators that need hosts of their own (an LLM judge, a GPU scorer)",
+    )
     db_pool_size: int = 10
     db_pre_ping: bool = Field(True, description="test each pooled connection before use (one round trip each time)")
     db_pgbouncer: bool = Field(False, description="behind PgBouncer in transaction mode: no prepared statements")
     db_max_overflow: int = 20
+    # -- the OpenAI-compatible surface (api/routes: moderations, files, batches, chat; workers/batch_tasks.py)
+    max_file_bytes: int = Field(64 * 1024 * 1024, ge=1, description="largest file POST /v1/files accepts (413)")
+    max_batch_lines: int = Field(50_000, ge=1, description="lines of one batch input file; more fails the batch")
+    moderation_request_budget: int = Field(20_000, ge=0, description="judge tokens one /v1/moderations may spend")
+    moderation_item_budget: int = Field(2_000, ge=0, description="judge tokens one moderated input may spend")
+    batch_token_budget: int | None = Field(None, ge=0, description="judge tokens one batch may spend (None: no cap)")
+    batch_max_attempts: int = Field(3, ge=1, description="deliveries of one batch line before it fails as poison")
+    batch_stall_s: float = Field(
+        600.0, gt=0, description="a batch with no progress for this long gets its unfinished lines enqueued again"
+    )
+    chat_mode: Literal["celery", "inprocess"] = Field(
+        "celery", description="/v1/chat/completions: run the job on the Celery workers, or in the API process"
+    )
+    chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
+    chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
+    chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
 
 
 @lru_cache(maxsize=1)

@@ -58,10 +58,10 @@ from pydantic import ValidationError
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.routes.batches import request_cancel
-from api.routes.moderations import GatewaySettings, ModerationEngine, TenantRunBudget, store_traces, traced
 from ecoalign.batch import LineError, LineHeader, ParseOptions, build_task, parse_header
 from ecoalign.moderation import ModerationPolicy
+from ecoalign.runtime.batches import request_cancel
+from ecoalign.runtime.moderation import ModerationEngine, TenantRunBudget, store_traces, traced
 from ecoalign.settings import Settings
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus, StoredFile
 from ecoalign.store.db import run_in_transaction
@@ -97,7 +97,6 @@ class Runtime:
 
     factory: sessionmaker[Session]
     settings: Settings
-    conf: GatewaySettings
     engine: ModerationEngine
     services: Callable[[], Any]  # the chat model and evaluators (chat lines), built on first use
     remote_fetch: Callable[[str], Any] | None = None
@@ -116,7 +115,7 @@ _RUNTIME_LOCK = threading.Lock()
 def remote_fetcher_for(settings: Settings) -> Callable[[str], Any] | None:
     if not settings.allow_remote_images:
         return None
-    from api.remote_images import pinned_fetcher
+    from ecoalign.remote_images import pinned_fetcher
 
     return pinned_fetcher(settings.max_image_bytes)
 
@@ -128,7 +127,7 @@ def current() -> Runtime:
         found = _RUNTIME.get(pid)
         if found is None:
             settings = process.settings()
-            found = Runtime(process.db(), settings, GatewaySettings(), ModerationEngine(settings), process.services,
+            found = Runtime(process.db(), settings, ModerationEngine(settings), process.services,
                             remote_fetcher_for(settings))
             _RUNTIME.clear()
             _RUNTIME[pid] = found
@@ -224,9 +223,9 @@ def _validate(session: Session, rt: Runtime, batch_id: str, endpoint: str, conte
         if header is None:
             continue
         total += 1
-        if total > rt.conf.max_batch_lines:
+        if total > rt.settings.max_batch_lines:
             return _fail_batch(session, batch_id, endpoint, "too_many_lines",
-                               f"the input file has more than {rt.conf.max_batch_lines} lines")
+                               f"the input file has more than {rt.settings.max_batch_lines} lines")
         if isinstance(header, LineError):
             failed.append(_failed_row(batch_id, line_no, header.code, header.message, now))
         elif header.custom_id in first_use:
@@ -397,7 +396,7 @@ def moderation_line(rt: Runtime, claimed: Claimed, raw: bytes) -> LineOutcome:
     if isinstance(built, LineError):
         return LineOutcome(error={"code": built.code, "message": built.message, "line": claimed.line_no})
     budget = TenantRunBudget(claimed.budget_left, rt.factory, claimed.tenant_id)
-    moderator = rt.engine.moderator(ModerationPolicy(item_budget=rt.conf.moderation_item_budget), budget)
+    moderator = rt.engine.moderator(ModerationPolicy(item_budget=rt.settings.moderation_item_budget), budget)
     results = moderator.moderate_many(list(built.requests))
     body = {"id": f"modr-{uuid.uuid4().hex}", "model": moderator.model_id, "results": [r.to_openai() for r in results]}
     return LineOutcome(
@@ -409,10 +408,10 @@ def moderation_line(rt: Runtime, claimed: Claimed, raw: bytes) -> LineOutcome:
 
 def chat_line(rt: Runtime, claimed: Claimed, raw: bytes, *, wait_s: float) -> LineOutcome:
     """A ``/v1/chat/completions`` line: an EcoAlign job run in-process, answered as a ``chat.completion``."""
-    from api.auth import Principal
     from api.errors import ApiError, FieldError
-    from api.routes.chat import ChatCompletionCreate, job_error, parse_chat, render_completion
-    from api.routes.jobs import _submit
+    from api.routes.chat import ChatCompletionCreate, parse_chat
+    from ecoalign.runtime import submission
+    from ecoalign.runtime.completions import job_error, render_completion
     from ecoalign.runtime.inprocess import StuckJob, run_job
     from ecoalign.store import repository
 
@@ -428,7 +427,7 @@ def chat_line(rt: Runtime, claimed: Claimed, raw: bytes, *, wait_s: float) -> Li
         return _error(claimed, "invalid_body", "body must be an object")
     try:
         body = ChatCompletionCreate.model_validate(obj["body"])
-        request, policy, strategy = parse_chat(body, rt.settings, rt.conf, rt.remote_fetch)
+        request, policy, strategy = parse_chat(body, rt.settings, rt.remote_fetch)
     except ValidationError as exc:
         issues = "; ".join(f"body.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
         return _error(claimed, "invalid_request", issues)
@@ -436,12 +435,15 @@ def chat_line(rt: Runtime, claimed: Claimed, raw: bytes, *, wait_s: float) -> Li
         return _error(claimed, "invalid_request", f"{'.'.join(map(str, exc.loc))}: {exc.msg}")
     except ApiError as exc:
         return _error(claimed, exc.code, exc.detail)
-    principal = Principal(tenant_id=claimed.tenant_id or "", tenant_name="", key_id="")
-    key = f"batch-line:{claimed.item_id}"
+    tenant_id, key = claimed.tenant_id or "", f"batch-line:{claimed.item_id}"
     try:
-        view, _ = run_in_transaction(rt.factory, lambda s: _submit(s, request, policy, strategy, principal, key))
-    except ApiError as exc:  # the tenant's budget cannot pay for a minimal job
-        return _error(claimed, exc.code, exc.detail)
+        view, _ = run_in_transaction(
+            rt.factory, lambda s: submission.submit_tenant_job(s, request, policy, strategy, tenant_id, key)
+        )
+    except submission.TenantBudgetExhausted as exc:  # the tenant's budget cannot pay for a minimal job
+        return _error(claimed, exc.code, exc.message)
+    except submission.IdempotencyConflict as exc:
+        return _error(claimed, "idempotency_conflict", str(exc))
     job_id = view["id"]
     try:
         run_job(rt.factory, rt.services(), job_id, workers=rt.chat_workers, lease_s=rt.settings.node_lease_s)
@@ -506,7 +508,7 @@ def run_line(rt: Runtime, batch_id: str, item_id: int, offset: int, length: int,
     claimed = claim_line(rt, batch_id, item_id)
     if claimed is None:
         return "not claimed"
-    if claimed.attempt > rt.conf.batch_max_attempts:
+    if claimed.attempt > rt.settings.batch_max_attempts:
         outcome = _error(claimed, "poison", f"gave up after {claimed.attempt - 1} deliveries "
                                             "(worker lost, timed out or crashed each time)")
     else:
@@ -517,7 +519,7 @@ def run_line(rt: Runtime, batch_id: str, item_id: int, offset: int, length: int,
             else:
                 outcome = moderation_line(rt, claimed, raw)
         except Exception as exc:
-            if claimed.attempt < rt.conf.batch_max_attempts:
+            if claimed.attempt < rt.settings.batch_max_attempts:
                 raise  # the reaper (or a redelivery) retries it
             outcome = _error(claimed, "internal_error", f"{type(exc).__name__}: {exc}")
     if finish_line(rt, claimed, outcome):
@@ -725,7 +727,7 @@ def batch_reap() -> dict[str, int]:
     """Periodic (beat): restart, re-send, finalize or expire stuck batches. Safe to run anywhere, any number."""
     rt = current()
     s = rt.settings
-    stall_s = max(rt.conf.batch_stall_s, float(s.task_time_limit_s) + 5)
+    stall_s = max(s.batch_stall_s, float(s.task_time_limit_s) + 5)
     found = reap(rt, grace_s=s.dispatch_grace_s, stall_s=stall_s)
     for batch_id in found.restarted:
         batch_start.apply_async((batch_id,))

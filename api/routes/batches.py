@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from fastapi import Request as HttpRequest
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import CurrentPrincipal
@@ -26,8 +26,8 @@ from api.context import AppContext, get_ctx
 from api.errors import ApiError, FieldError, not_found
 from api.routes.files import owned_file
 from api.routes.jobs import _401, _422, _503
-from api.routes.moderations import gateway
 from api.schemas import ErrorOut, Text, _In
+from ecoalign.runtime.batches import request_cancel
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import utcnow
@@ -42,7 +42,6 @@ BATCHES = cast(Table, Batch.__table__)
 ITEMS = cast(Table, BatchItem.__table__)
 ENDPOINTS = ("/v1/moderations", "/v1/chat/completions")
 WINDOWS = {"24h": timedelta(hours=24)}
-ACTIVE = (BatchStatus.VALIDATING.value, BatchStatus.IN_PROGRESS.value)
 FINISHED = (BatchStatus.COMPLETED.value, BatchStatus.FAILED.value, BatchStatus.EXPIRED.value,
             BatchStatus.FINALIZING.value)
 UNFINISHED_ITEMS = (BatchItemStatus.PENDING.value, BatchItemStatus.RUNNING.value)
@@ -194,33 +193,6 @@ def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch:
     return found
 
 
-def request_cancel(session: Session, batch_id: str, *, expired: bool = False) -> tuple[str, bool]:
-    """Move an active batch to ``cancelling`` and cancel its lines not yet started, under the batch's lock.
-
-    Returns ``(status after, finalize now)``: finalize now when no line is still running (else the last running
-    line finalizes). ``expired`` marks a batch past its completion window (it ends ``expired``).
-    """
-    status = session.execute(
-        select(BATCHES.c.status).where(BATCHES.c.id == batch_id).with_for_update()
-    ).scalar_one_or_none()
-    if status is None or status not in ACTIVE:
-        return status or "", False
-    now = utcnow()
-    values: dict[str, Any] = {"status": BatchStatus.CANCELLING.value, "cancelling_at": now, "updated_at": now}
-    if expired:
-        values["expired_at"] = now
-    session.execute(update(BATCHES).where(BATCHES.c.id == batch_id).values(**values))
-    session.execute(
-        update(ITEMS)
-        .where(ITEMS.c.batch_id == batch_id, ITEMS.c.status == BatchItemStatus.PENDING.value)
-        .values(status=BatchItemStatus.CANCELLED.value, finished_at=now)
-    )
-    running = session.execute(
-        select(func.count()).where(ITEMS.c.batch_id == batch_id, ITEMS.c.status == BatchItemStatus.RUNNING.value)
-    ).scalar_one()
-    return BatchStatus.CANCELLING.value, running == 0
-
-
 # -- endpoints --------------------------------------------------------------------------------------------------
 @router.post(
     "",
@@ -230,9 +202,8 @@ def request_cancel(session: Session, batch_id: str, *, expired: bool = False) ->
     responses={**_401, **_404, **_422, **_503},
 )
 def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
-    conf = gateway(http.app)
     options = body.ecoalign or BatchOptions()
-    budget = options.token_budget if options.token_budget is not None else conf.batch_token_budget
+    budget = options.token_budget if options.token_budget is not None else ctx.settings.batch_token_budget
 
     def create(session: Session) -> dict[str, Any]:
         source = owned_file(session, body.input_file_id, principal.tenant_id)

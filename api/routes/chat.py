@@ -33,18 +33,17 @@ from fastapi import Request as HttpRequest
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.orm import Session
 
 from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
 from api.errors import ApiError, FieldError, field_loc
-from api.routes.jobs import _401, _422, _503, _dispatch, _submit
-from api.routes.moderations import GatewaySettings, gateway
+from api.routes.jobs import _401, _422, _503, dispatch_job, submit_for
 from api.schemas import MAX_BUDGET, MAX_MESSAGES, MAX_PARTS, MAX_TOKENS_FIELD, ContentPart, ErrorOut, NonBlank, PolicyIn
 from api.schemas import Text as StoredText
 from ecoalign.content import Request as AlignRequest
 from ecoalign.engine.policy import Policy, PolicyError
 from ecoalign.engine.strategies import STRATEGIES
+from ecoalign.runtime.completions import job_error, render_completion
 from ecoalign.runtime.requests import RequestError, request_from_messages
 from ecoalign.settings import Settings
 from ecoalign.store import repository
@@ -125,9 +124,7 @@ class ChatCompletionCreate(_Body):
         return value
 
 
-def parse_chat(
-    body: ChatCompletionCreate, settings: Settings, conf: GatewaySettings, remote_fetch: Any
-) -> tuple[AlignRequest, Policy, str]:
+def parse_chat(body: ChatCompletionCreate, settings: Settings, remote_fetch: Any) -> tuple[AlignRequest, Policy, str]:
     """The job's request, policy and strategy; ``FieldError`` (422) / ``ApiError`` (413) naming the field."""
     messages = []
     for m in body.messages:
@@ -151,7 +148,7 @@ def parse_chat(
     policy_in = options.policy or ChatPolicyIn()
     values = policy_in.model_dump()
     if values["budget"] is None:
-        values["budget"] = conf.chat_budget
+        values["budget"] = settings.chat_budget
     cap = body.max_completion_tokens or body.max_tokens
     if cap is not None and "answer_tokens" not in policy_in.model_fields_set:
         values["answer_tokens"] = cap
@@ -215,55 +212,6 @@ class JobErrorOut(ErrorOut):
     """An error about a job that exists: its id, to read it later at ``/v1/jobs/{id}``."""
 
     job_id: str
-
-
-def render_completion(session: Session, job: Job, model: str) -> dict[str, Any]:
-    """A ``chat.completion`` body for a succeeded job (usage summed over every node of its graph)."""
-    nodes = repository.load_nodes(session, job.id)
-    prompt = sum(n.tokens_prompt + n.tokens_eval for n in nodes)
-    completion = sum(n.tokens_completion for n in nodes)
-    refused = job.decision == "refused"
-    finish = "content_filter" if refused else "stop"
-    chosen = next((n for n in nodes if job.path and n.id == job.path[-1]), None)
-    reasons = ((chosen.gen_ai or {}).get("gen_ai.response.finish_reasons") or []) if chosen is not None else []
-    if not refused and "length" in reasons:
-        finish = "length"
-    return {
-        "id": f"chatcmpl-{job.id}",
-        "object": "chat.completion",
-        "created": int(job.created_at.timestamp()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": job.response, "refusal": job.response if refused else None},
-                "finish_reason": finish,
-                "logprobs": None,
-            }
-        ],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-        "system_fingerprint": None,
-        "ecoalign": {
-            "job_id": job.id,
-            "trace_id": job.id,
-            "decision": job.decision,
-            "path_safety": job.path_safety,
-            "utility": job.utility,
-            "reason": job.reason,
-            "strategy": job.strategy,
-            "path": list(job.path or []),
-            "billed_tokens": job.budget_spent,
-            "model_calls": job.model_calls,
-            "models": sorted({n.model for n in nodes if n.model and n.model != "template"}),
-        },
-    }
-
-
-def job_error(job: Job) -> tuple[int, str, str]:
-    """(status, code, detail) for a job that ended without an answer."""
-    if job.status == JobStatus.CANCELLED.value:
-        return 409, "job_cancelled", f"job {job.id} was cancelled: {job.failure_reason or 'cancelled'}"
-    return 502, "job_failed", f"job {job.id} failed: {job.failure_reason or 'unknown reason'}"
 
 
 def _job_error_response(status: int, code: str, detail: str, job_id: str) -> JSONResponse:
@@ -357,24 +305,24 @@ async def create_chat_completion(
                description="same key + same body → the same job (a retry after a 504 waits for it)"),
     ] = None,
 ) -> Any:
-    conf = gateway(http.app)
-    request, policy, strategy = await run_in_threadpool(parse_chat, body, ctx.settings, conf, ctx.remote_fetch)
+    settings = ctx.settings
+    request, policy, strategy = await run_in_threadpool(parse_chat, body, settings, ctx.remote_fetch)
     view, created = await run_in_threadpool(
         run_in_transaction,
         ctx.sessions,
-        lambda s: _submit(s, request, policy, strategy, principal, idempotency_key),
+        lambda s: submit_for(s, request, policy, strategy, principal, idempotency_key),
     )
     job_id = view["id"]
     if view["status"] not in TERMINAL:
-        if conf.chat_mode == "inprocess":
+        if settings.chat_mode == "inprocess":
             _run_inprocess(http.app, ctx, job_id)
         elif created:
-            await run_in_threadpool(_dispatch, ctx, job_id)
-    job = await wait_for_job(ctx, job_id, conf.chat_timeout_s, conf.chat_poll_s)
+            await run_in_threadpool(dispatch_job, ctx, job_id)
+    job = await wait_for_job(ctx, job_id, settings.chat_timeout_s, settings.chat_poll_s)
     if job is None:
         return _job_error_response(
             504, "timeout",
-            f"job {job_id} did not finish within {conf.chat_timeout_s:g} s; it goes on: GET /v1/jobs/{job_id}",
+            f"job {job_id} did not finish within {settings.chat_timeout_s:g} s; it goes on: GET /v1/jobs/{job_id}",
             job_id,
         )
     if job.status != JobStatus.SUCCEEDED.value:

@@ -14,7 +14,6 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
-from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -24,7 +23,6 @@ from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
 from api.errors import ApiError, FieldError, not_found
 from api.routes.jobs import _401, _422, _503
-from api.routes.moderations import gateway
 from api.schemas import ErrorOut
 from ecoalign.store.batch_models import StoredFile
 from ecoalign.store.db import run_in_transaction
@@ -105,11 +103,10 @@ def _filename(raw: str | None) -> str:
 def upload_file(
     principal: CurrentPrincipal,
     ctx: Ctx,
-    http: HttpRequest,
     file: Annotated[UploadFile, File(description="the JSONL file: one request per line")],
     purpose: Annotated[Literal["batch"], Form(description="only batch")],
 ) -> dict[str, Any]:
-    cap = gateway(http.app).max_file_bytes
+    cap = ctx.settings.max_file_bytes
     data = bytearray()
     while chunk := file.file.read(_CHUNK):
         data.extend(chunk)

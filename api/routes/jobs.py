@@ -11,7 +11,7 @@ import base64
 import binascii
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -23,14 +23,11 @@ from api.context import AppContext, get_ctx
 from api.errors import ApiError, FieldError, from_policy_error, from_request_error, not_found
 from api.schemas import ErrorOut, GraphOut, JobCreate, JobList, JobOut, JobStatusName, ValidationErrorOut
 from ecoalign.content import Request as AlignRequest
-from ecoalign.engine.graph import ThoughtGraph
 from ecoalign.engine.policy import Policy, PolicyError
-from ecoalign.engine.search import Search
-from ecoalign.engine.strategies import get_strategy
-from ecoalign.runtime import steps
+from ecoalign.runtime import submission
 from ecoalign.runtime.report import graph_view, job_view
 from ecoalign.runtime.requests import RequestError, request_from_messages
-from ecoalign.store import repository, tenants
+from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Job, JobStatus
 
@@ -115,10 +112,10 @@ def submit_job(
     policy = _parse_policy(body)
     view, created = run_in_transaction(
         ctx.sessions,
-        lambda s: _submit(s, request, policy, body.strategy, principal, idempotency_key),
+        lambda s: submit_for(s, request, policy, body.strategy, principal, idempotency_key),
     )
     if created:
-        _dispatch(ctx, view["id"])
+        dispatch_job(ctx, view["id"])
     response.headers["Location"] = f"/v1/jobs/{view['id']}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -147,15 +144,7 @@ def _parse_policy(body: JobCreate) -> Policy:
         raise from_policy_error(exc) from None
 
 
-def minimal_job_tokens(request: AlignRequest, policy: Policy, strategy: str) -> int:
-    """Tokens of the cheapest job that produces an answer: one direct answer, capped by the job's own budget."""
-    search = Search(policy, get_strategy(strategy), request_chars=len(request.text), image_count=len(request.images))
-    graph = ThoughtGraph("estimate")
-    root = graph.add_root(request.text)
-    return max(1, min(policy.budget, search.estimate_tokens(graph, (root.id,), policy.answer_tokens)))
-
-
-def _submit(
+def submit_for(
     session: Session,
     request: AlignRequest,
     policy: Policy,
@@ -163,48 +152,19 @@ def _submit(
     principal: Principal,
     idempotency_key: str | None,
 ) -> tuple[dict[str, Any], bool]:
-    replay = idempotency_key is not None and session.scalars(
-        select(Job.id).where(Job.tenant_id == principal.tenant_id, Job.idempotency_key == idempotency_key)
-    ).first()
-    if not replay:
-        _check_tenant_budget(session, principal.tenant_id, minimal_job_tokens(request, policy, strategy))
+    """``submission.submit_tenant_job`` for the caller's tenant, its domain errors as HTTP errors:
+    402 (total budget), 429 with ``Retry-After`` (today's budget), 409 (``Idempotency-Key`` with another body)."""
     try:
-        job_id, created = steps.submit(
-            session, request, policy, strategy=strategy, tenant_id=principal.tenant_id,
-            idempotency_key=idempotency_key,
-        )
-    except steps.IdempotencyConflict as exc:
+        return submission.submit_tenant_job(session, request, policy, strategy, principal.tenant_id, idempotency_key)
+    except submission.TenantBudgetExhausted as exc:
+        if exc.daily:
+            raise ApiError(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after_s)}) from None
+        raise ApiError(402, exc.code, exc.message) from None
+    except submission.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc)) from None
-    job = repository.get_job(session, job_id)
-    assert job is not None
-    return job_view(job), created
 
 
-def _check_tenant_budget(session: Session, tenant_id: str, needed: int) -> None:
-    """Refuse up front a job the tenant could not pay even one answer for (the ledger enforces the rest)."""
-    budget = tenants.remaining(session, tenant_id)
-    if budget.covers(needed):
-        return
-    total_short = budget.total_remaining is not None and budget.total_remaining < needed
-    if total_short:
-        raise ApiError(
-            402,
-            "tenant_budget_exhausted",
-            f"the tenant's token budget has {max(budget.total_remaining or 0, 0)} tokens left; "
-            f"a minimal job needs {needed}",
-        )
-    tomorrow = datetime.combine(budget.day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    retry_after = max(1, int((tomorrow - datetime.now(UTC)).total_seconds()))
-    raise ApiError(
-        429,
-        "tenant_daily_budget_exhausted",
-        f"the tenant's daily token budget has {max(budget.daily_remaining or 0, 0)} tokens left today (UTC); "
-        f"a minimal job needs {needed}",
-        headers={"Retry-After": str(retry_after)},
-    )
-
-
-def _dispatch(ctx: AppContext, job_id: str) -> None:
+def dispatch_job(ctx: AppContext, job_id: str) -> None:
     """Start the job now if the broker takes it; never fail the request over it.
 
     The job row and its pending root are already committed, and the workers' reaper enqueues any pending node

@@ -8,7 +8,7 @@ is exactly the root-to-node path.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, KeysView
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -84,6 +84,8 @@ class ThoughtGraph:
         self._nodes: dict[str, Node] = {}
         self._children: dict[str, list[str]] = {}
         self._order: list[str] = []  # insertion order, which is a topological order
+        self._position: dict[str, int] = {}
+        self._lineages: dict[str, tuple[str, ...]] = {}  # a node's lineage never changes once it is added
 
     # -- building -------------------------------------------------------------------------------------------
     def add(self, node: Node) -> Node:
@@ -105,6 +107,7 @@ class ThoughtGraph:
         self._children[node.id] = []
         for parent in node.parents:
             self._children[parent].append(node.id)
+        self._position[node.id] = len(self._order)
         self._order.append(node.id)
         return node
 
@@ -122,6 +125,10 @@ class ThoughtGraph:
 
     def __len__(self) -> int:
         return len(self._nodes)
+
+    def ids(self) -> KeysView[str]:
+        """The ids of every node (a live view)."""
+        return self._nodes.keys()
 
     def __iter__(self) -> Iterator[Node]:
         return (self._nodes[i] for i in self._order)
@@ -143,16 +150,23 @@ class ThoughtGraph:
         return [(p, n.id) for n in self for p in n.parents]
 
     def lineage(self, node_id_: str) -> list[Node]:
-        """The node and all its ancestors, root first, in topological order (the "path" to the node)."""
-        seen: set[str] = set()
-        stack = [node_id_]
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(self._nodes[current].parents)
-        return [self._nodes[i] for i in self._order if i in seen]
+        """The node and all its ancestors, root first, in topological order (the "path" to the node).
+
+        Remembered per node: the engine asks for the same lineages many times per step, and adding nodes never
+        changes the lineage of a node already in the graph.
+        """
+        ids = self._lineages.get(node_id_)
+        if ids is None:
+            seen: set[str] = set()
+            stack = [node_id_]
+            while stack:
+                current = stack.pop()
+                if current in seen:
+                    continue
+                seen.add(current)
+                stack.extend(self._nodes[current].parents)
+            ids = self._lineages[node_id_] = tuple(sorted(seen, key=self._position.__getitem__))
+        return [self._nodes[i] for i in ids]
 
     def in_flight(self) -> list[Node]:
         return [n for n in self if n.status.in_flight]

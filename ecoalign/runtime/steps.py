@@ -20,6 +20,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,12 +33,12 @@ from ecoalign.engine.prompts import build_messages
 from ecoalign.engine.search import LedgerView, Outcome, PlannedNode, Search
 from ecoalign.engine.strategies import get_strategy
 from ecoalign.evaluators.base import NodeToScore, Score
-from ecoalign.providers.base import Completion, ProviderError
+from ecoalign.providers.base import ProviderError
 from ecoalign.runtime.requests import request_from_messages, request_to_messages
 from ecoalign.runtime.services import Services
 from ecoalign.store import ledger, reads, repository
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import Decision, Job, JobStatus
+from ecoalign.store.models import Decision, Job, JobStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,11 @@ class JobSpec:
     policy: Policy
     strategy: str
     tenant_id: str | None
+
+    @cached_property
+    def engine(self) -> Search:
+        """The job's search machine, built once: it holds no state between steps (``Search`` is memoryless)."""
+        return self.search()
 
     def search(self) -> Search:
         return Search(
@@ -165,50 +172,76 @@ def advance(
     return run_in_transaction(factory, _run)
 
 
-def advance_in(session: Session, job_id: str) -> Advance:
+def advance_in(session: Session, job_id: str, *, dispatch_s: float | None = None) -> Advance:
     """``advance`` inside the caller's transaction, e.g. the one that just finished a node (one commit for both).
 
     It takes the job's lock first thing, as every writer does, so it may follow any repository or ledger call.
+    With ``dispatch_s`` the caller will publish the nodes this run creates right after its commit: they are
+    inserted with a dispatch mark that long (``workers.recovery``), and ``run`` holds only them; pending nodes
+    planned earlier already had their message (the reaper re-publishes one whose mark ran out).
     """
-    return _advance(session, job_id)
+    return _advance(session, job_id, dispatch_s=dispatch_s)
 
 
-def _advance(session: Session, job_id: str) -> Advance:
-    job = repository.lock_job(session, job_id)
+def _advance(session: Session, job_id: str, *, dispatch_s: float | None = None) -> Advance:
+    job = ledger.lock_job_row(session, job_id)
     if job is None:
         raise repository.NotFound(f"no job {job_id}")
     if JobStatus(job.status).terminal:
         return Advance(finished=True, status=job.status)
     if job.status == JobStatus.QUEUED.value:
         repository.start_job(session, job_id)
-    spec = job_spec(job)
-    search = spec.search()
+    spec = cached_job_spec(session, job_id)
+    assert spec is not None
+    dispatch_until = utcnow() + timedelta(seconds=dispatch_s) if dispatch_s is not None else None
     waiting: list[str] = []
     for _ in range(MAX_PLANNING_ROUNDS):
         graph = reads.load_graph(session, job_id)
-        snap = ledger.snapshot(session, job_id)
-        step = search.step(graph, LedgerView(snap.total, snap.spent, snap.reserved))
+        step = spec.engine.step(graph, LedgerView(job.total, job.spent, job.reserved))
         if step.outcome is not None:
             _finish(session, graph, step.outcome)
             return Advance(finished=True, status=JobStatus.SUCCEEDED.value)
-        waiting = _insert_planned(session, spec, step.new)
+        waiting = _insert_planned(session, spec, graph, step.new, dispatch_until)
         if waiting or not step.new:
             break
         # Everything planned was settled on insert (a template refusal, a reservation the budget refused):
         # nothing will run to trigger the next step, so the engine looks at the changed graph again now.
+    if dispatch_until is not None:
+        return Advance(run=tuple(node_id for node_id in waiting if node_id not in graph))
     # The graph as loaded plus what was just planned: the same answer as reloading it, without a second read.
     pending = [n.id for n in graph if n.status is NodeStatus.PENDING]
     pending += [node_id for node_id in waiting if node_id not in graph]
     return Advance(run=tuple(dict.fromkeys(pending)))
 
 
-def _insert_planned(session: Session, spec: JobSpec, planned_nodes: Sequence[PlannedNode]) -> list[str]:
-    """Insert the planned nodes (one statement) and reserve each one's cost, in order; returns those now pending."""
+def _insert_planned(
+    session: Session,
+    spec: JobSpec,
+    graph: ThoughtGraph,
+    planned_nodes: Sequence[PlannedNode],
+    dispatch_until: datetime | None = None,
+) -> list[str]:
+    """Insert the planned nodes (one statement) and reserve their costs (one batch, in order); returns those now
+    pending. Parents come from ``graph``, which was just read from this job: no second read to check them."""
     if not planned_nodes:
         return []
     new = set(
         repository.insert_nodes(
-            session, spec.job_id, [repository.PlannedNode(p.as_node(), p.action) for p in planned_nodes]
+            session,
+            spec.job_id,
+            [repository.PlannedNode(p.as_node(), p.action) for p in planned_nodes],
+            known_parents=graph.ids(),
+            dispatch_until=dispatch_until,
+        )
+    )
+    to_reserve = [p for p in planned_nodes if p.id in new and p.prefilled_text is None]
+    granted = dict(
+        zip(
+            [p.id for p in to_reserve],
+            ledger.reserve_many(
+                session, spec.job_id, [(p.id, GENERATE, p.est_tokens) for p in to_reserve], spec.tenant_id
+            ),
+            strict=True,
         )
     )
     waiting: list[str] = []
@@ -217,7 +250,7 @@ def _insert_planned(session: Session, spec: JobSpec, planned_nodes: Sequence[Pla
             waiting.append(planned.id)  # planned before (a redelivered controller step): the graph already has it
         elif planned.prefilled_text is not None:
             _finish_template(session, spec.job_id, planned)
-        elif ledger.reserve(session, spec.job_id, planned.id, GENERATE, planned.est_tokens, spec.tenant_id):
+        elif granted[planned.id]:
             waiting.append(planned.id)
         else:
             repository.finish_node(
@@ -290,23 +323,23 @@ class Claim:
 def claim(
     factory: sessionmaker[Session], job_id: str, node_id: str, *, lease_s: float, max_attempts: int | None = None
 ) -> Claim | None:
-    """Take the node (pending, or running past its lease); None if someone else has it or it is finished."""
+    """Take the node (pending, or running past its lease) and read its lineage; None if someone else has it or
+    it is finished.
 
-    attempt = run_in_transaction(
-        factory,
-        lambda s: repository.claim_node(s, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts),
-    )
-    if attempt is None:
-        return None
+    One transaction, and no job lock: the claim is a conditional ``UPDATE`` of the node's row alone (claimers of
+    one node queue on that row; a cancel that commits first makes the claim miss), so many nodes of one job are
+    claimed at once. The node's lineage is all its work needs, and it no longer changes.
+    """
 
-    def _load(session: Session) -> Claim:
-        # After the claim committed, so the job's lock is not held while reading: many nodes of one job are
-        # claimed at once. The node's lineage is all its work needs, and it no longer changes.
+    def _claim(session: Session) -> Claim | None:
+        attempt = repository.claim_node(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
+        if attempt is None:
+            return None
         spec = cached_job_spec(session, job_id)
         assert spec is not None
         return Claim(spec, reads.load_lineage(session, job_id, node_id), attempt)
 
-    return run_in_transaction(factory, _load)
+    return run_in_transaction(factory, _claim)
 
 
 def run_node(
@@ -319,9 +352,9 @@ def run_node(
     if claimed.graph[node_id].kind is NodeKind.ROOT:
         scan_root(factory, services, claimed)
         return
-    completion = generate_node(factory, services, claimed, node_id)
-    if completion is not None:
-        score_node(factory, services, job_id, node_id, claimed.attempt)
+    result = work_node(factory, services, claimed, node_id)
+    if result is not None:
+        store_node(factory, result)
 
 
 def scan_root(
@@ -329,29 +362,23 @@ def scan_root(
 ) -> None:
     """The global scan: every segment of the request scored on its own; the weakest one is the request's risk.
 
-    ``then(session)`` runs in the same transaction once the root is finished (see ``score_node``).
+    ``then(session)`` runs in the same transaction once the root is finished (see ``store_node``).
     """
     job_id, root_id = claimed.spec.job_id, claimed.graph.root.id
     started = time.perf_counter()
     score = services.scanner.scan(claimed.spec.request)
     elapsed = time.perf_counter() - started
+    scores = repository.Scores(score.safety, 0.0, dict(score.categories), score.evaluator, score.tokens)
 
     def _store(session: Session) -> None:
         repository.record_scan(session, job_id, scan_record(score, elapsed))
-        repository.record_score(
-            session,
-            job_id,
-            root_id,
-            safety=score.safety,
-            utility=0.0,
-            categories=score.categories,
-            evaluator=score.evaluator,
-            tokens_eval=score.tokens,
-            attempt=claimed.attempt,
-        )
+        if not repository.finish_node(
+            session, job_id, root_id, NodeStatus.DONE, attempt=claimed.attempt, scores=scores
+        ):
+            return
         if score.tokens:
             ledger.settle(session, job_id, root_id, SCAN, score.tokens, calls=1)
-        if repository.finish_node(session, job_id, root_id, NodeStatus.DONE, attempt=claimed.attempt) and then:
+        if then:
             then(session)
 
     run_in_transaction(factory, _store)
@@ -378,10 +405,8 @@ def lineage_texts(graph: ThoughtGraph, node_id: str) -> list[str]:
     return [n.text for n in graph.lineage(node_id)[:-1] if n.kind is not NodeKind.ROOT]
 
 
-def generate_node(
-    factory: sessionmaker[Session], services: Services, claimed: Claim, node_id: str
-) -> Completion | None:
-    """Call the model for a claimed node and store its text; on failure refund and fail the node."""
+def call_model(services: Services, claimed: Claim, node_id: str) -> repository.Generation:
+    """The model call of a claimed node, as the generation to record (raises ``ProviderError``)."""
     spec, graph = claimed.spec, claimed.graph
     node = graph[node_id]
     action = "merge" if len(node.parents) > 1 else ""
@@ -390,13 +415,9 @@ def generate_node(
         node.kind.value, spec.policy.refusal_tokens
     )
     seed = int(hashlib.sha256(node_id.encode()).hexdigest()[:8], 16)
-    try:
-        completion = services.provider.complete(
-            messages, max_tokens=max_tokens, temperature=spec.policy.temperature, seed=seed
-        )
-    except ProviderError as exc:
-        fail_node(factory, spec.job_id, node_id, claimed.attempt, f"model call failed: {exc}")
-        return None
+    completion = services.provider.complete(
+        messages, max_tokens=max_tokens, temperature=spec.policy.temperature, seed=seed
+    )
     gen_ai = {
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": getattr(services.provider, "model_id", ""),
@@ -409,25 +430,57 @@ def generate_node(
         "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
         "ecoalign.latency_s": round(completion.latency_s, 4),
     }
-    recorded = run_in_transaction(
-        factory,
-        lambda s: repository.record_generation(
-            s,
-            spec.job_id,
-            node_id,
-            text=completion.text,
-            model=completion.model,
-            tokens_prompt=completion.usage.prompt_tokens,
-            tokens_completion=completion.usage.completion_tokens,
-            prompt=redact_images(messages),
-            gen_ai=gen_ai,
-            attempt=claimed.attempt,
-        ),
+    return repository.Generation(
+        text=completion.text,
+        model=completion.model,
+        tokens_prompt=completion.usage.prompt_tokens,
+        tokens_completion=completion.usage.completion_tokens,
+        prompt=redact_images(messages),
+        gen_ai=gen_ai,
     )
-    if not recorded:  # the node is no longer ours: another attempt holds it, or the job ended meanwhile
-        run_in_transaction(factory, lambda s: _settle_if_ended(s, spec.job_id, node_id, completion.usage.total_tokens))
+
+
+def generate_node(
+    factory: sessionmaker[Session], services: Services, claimed: Claim, node_id: str
+) -> repository.Generation | None:
+    """Call the model for a claimed node and store its text (the split flow: scoring is another task's job).
+
+    On a model failure the node is refunded and failed (None). None too if the node is no longer ours.
+    """
+    try:
+        generation = call_model(services, claimed, node_id)
+    except ProviderError as exc:
+        fail_node(factory, claimed.spec.job_id, node_id, claimed.attempt, f"model call failed: {exc}")
         return None
-    return completion
+
+    return generation if _record_generation(factory, claimed, node_id, generation) else None
+
+
+def _record_generation(
+    factory: sessionmaker[Session], claimed: Claim, node_id: str, generation: repository.Generation
+) -> bool:
+    """Store a call on its node; if the node is no longer ours (another attempt holds it, or the job ended
+    meanwhile) settle it only if the job ended. True if stored."""
+    job_id = claimed.spec.job_id
+
+    def _record(session: Session) -> bool:
+        recorded = repository.record_generation(
+            session,
+            job_id,
+            node_id,
+            text=generation.text,
+            model=generation.model,
+            tokens_prompt=generation.tokens_prompt,
+            tokens_completion=generation.tokens_completion,
+            prompt=generation.prompt,
+            gen_ai=generation.gen_ai,
+            attempt=claimed.attempt,
+        )
+        if not recorded:
+            _settle_if_ended(session, job_id, node_id, generation.tokens_prompt + generation.tokens_completion)
+        return recorded
+
+    return run_in_transaction(factory, _record)
 
 
 def _settle_if_ended(session: Session, job_id: str, node_id: str, tokens: int) -> None:
@@ -440,6 +493,113 @@ def _settle_if_ended(session: Session, job_id: str, node_id: str, tokens: int) -
         ledger.settle(session, job_id, node_id, GENERATE, tokens)
 
 
+@dataclass(frozen=True)
+class NodeResult:
+    """A node's work, done outside any transaction, ready to be stored: what ``store_node`` commits."""
+
+    job_id: str
+    node_id: str
+    attempt: int
+    status: NodeStatus
+    reason: str | None = None  # prune reason (status pruned) or failure reason (status failed)
+    generation: repository.Generation | None = None  # a call made by this attempt (None: recorded earlier)
+    scores: repository.Scores | None = None
+    spent: int = 0  # tokens the node really cost: its call (made now or recorded earlier) and its evaluation
+
+
+def work_node(
+    factory: sessionmaker[Session], services: Services, claimed: Claim, node_id: str
+) -> NodeResult | None:
+    """Generate (unless a generation is recorded) and score a claimed node, and take the engine's verdict.
+
+    Nothing is written here except a failure: a model that fails (after the provider's retries) fails and
+    refunds the node at once (None). The rest goes to ``store_node``, which commits the node's text, scores,
+    status and charge in one transaction, so generating and scoring in one task costs one commit. A worker that
+    dies before it loses the call; the next attempt makes it again (only a recorded call is ever charged).
+    """
+    spec, graph = claimed.spec, claimed.graph
+    node = graph[node_id]
+    generation: repository.Generation | None = None
+    if node.model:  # an earlier attempt recorded the call (the split flow) and died before scoring it
+        spent = node.tokens
+    else:
+        try:
+            generation = call_model(services, claimed, node_id)
+        except ProviderError as exc:
+            fail_node(factory, spec.job_id, node_id, claimed.attempt, f"model call failed: {exc}")
+            return None
+        node.text, node.model = generation.text, generation.model
+        spent = generation.tokens_prompt + generation.tokens_completion
+    try:
+        return score_claimed(services, claimed, node_id, generation=generation, spent=spent)
+    except Exception:
+        if generation is not None:  # an evaluator bug: keep the call, so a retry scores it instead of calling again
+            _record_generation(factory, claimed, node_id, generation)
+        raise
+
+
+def score_claimed(
+    services: Services,
+    claimed: Claim,
+    node_id: str,
+    *,
+    generation: repository.Generation | None,
+    spent: int,
+) -> NodeResult:
+    """Score a generated node of a claimed lineage and take the engine's verdict (no I/O but the evaluator's)."""
+    spec, graph = claimed.spec, claimed.graph
+    node = graph[node_id]
+    try:
+        score = services.evaluator.score_node(
+            NodeToScore(spec.request, node.kind.value, node.text, tuple(lineage_texts(graph, node_id)))
+        )
+    except ProviderError as exc:
+        return NodeResult(spec.job_id, node_id, claimed.attempt, NodeStatus.FAILED, f"evaluator failed: {exc}",
+                          generation=generation, spent=spent)
+    scores = repository.Scores(score.safety, score.utility, dict(score.categories), score.evaluator, score.tokens)
+    # The verdict reads the node's lineage, which was final before the node was planned: the lineage loaded at
+    # the claim, with this node's new scores, is enough (no read of the graph under the job's lock).
+    node.safety, node.utility, node.categories = score.safety, score.utility, dict(score.categories)
+    status, reason = spec.engine.verdict(graph, node_id)
+    return NodeResult(spec.job_id, node_id, claimed.attempt, status, reason, generation, scores, spent + score.tokens)
+
+
+def store_node(factory: sessionmaker[Session], result: NodeResult, *, then: AfterNode | None = None) -> bool:
+    """Commit a node's result: text, scores and status in one ``UPDATE``, its charge settled, then ``then``.
+
+    The node is finished only if it is still running under the attempt that did the work; the charge is settled
+    after that, so only the attempt that owns the node pays (a stale attempt's call is settled only if the job
+    ended meanwhile: its tokens were spent). ``then(session)`` runs in the same transaction right after: the
+    distributed runtime runs the controller there (``advance_in``), so finishing a node and planning the next
+    ones commit together. True if this call finished the node.
+    """
+    failed = result.status is NodeStatus.FAILED
+
+    def _store(session: Session) -> bool:
+        if not repository.finish_node(
+            session,
+            result.job_id,
+            result.node_id,
+            result.status,
+            prune_reason=None if failed else result.reason,
+            failure_reason=result.reason[:2000] if failed and result.reason else None,
+            attempt=result.attempt,
+            generation=result.generation,
+            scores=result.scores,
+        ):
+            if result.generation is not None:
+                _settle_if_ended(session, result.job_id, result.node_id, result.spent)
+            return False
+        ledger.settle(session, result.job_id, result.node_id, GENERATE, result.spent)
+        if then:
+            then(session)
+        return True
+
+    if failed:
+        log.warning("node %s of job %s failed: %s", result.node_id, result.job_id, result.reason)
+    return run_in_transaction(factory, _store)
+
+
 def score_node(
     factory: sessionmaker[Session],
     services: Services,
@@ -449,16 +609,13 @@ def score_node(
     *,
     then: AfterNode | None = None,
 ) -> bool:
-    """Score a generated node, settle its real cost, and let the engine say whether it stands or is pruned.
+    """The split flow's second half: score a node another task generated, settle it, give the verdict.
 
     A redelivered or stale call (the node is no longer running under ``attempt``) returns before the evaluator
-    runs (False); the score is recorded before the charge is settled, so only the attempt that owns the node
-    pays. True when this call scored (or failed) the node. ``then(session)`` runs in the same transaction right
-    after the node is finished: the distributed runtime runs the controller there (``advance_in``), so
-    finishing a node and planning the next ones commit together.
+    runs (False). True when this call scored (or failed) the node.
     """
 
-    def _load(session: Session) -> tuple[JobSpec, ThoughtGraph, int, int] | None:
+    def _load(session: Session) -> Claim | None:
         spec = cached_job_spec(session, job_id)
         graph, row = reads.load_lineage_with_row(session, job_id, node_id)
         assert spec is not None and row is not None
@@ -466,51 +623,14 @@ def score_node(
             if row.attempts == attempt:  # ours, but finished by someone else: cancelled with its job?
                 _settle_if_ended(session, job_id, node_id, row.tokens_prompt + row.tokens_completion)
             return None
-        return spec, graph, row.tokens_prompt, row.tokens_completion
+        return Claim(spec, graph, attempt)
 
-    loaded = run_in_transaction(factory, _load)
-    if loaded is None:
+    claimed = run_in_transaction(factory, _load)
+    if claimed is None:
         return False
-    spec, graph, tokens_prompt, tokens_completion = loaded
-    node = graph[node_id]
-    try:
-        score = services.evaluator.score_node(
-            NodeToScore(spec.request, node.kind.value, node.text, tuple(lineage_texts(graph, node_id)))
-        )
-    except ProviderError as exc:
-        fail_node(
-            factory,
-            job_id,
-            node_id,
-            attempt,
-            f"evaluator failed: {exc}",
-            spent=tokens_prompt + tokens_completion,
-            then=then,
-        )
-        return True
-
-    def _store(session: Session) -> None:
-        if not repository.record_score(
-            session,
-            job_id,
-            node_id,
-            safety=score.safety,
-            utility=score.utility,
-            categories=score.categories,
-            evaluator=score.evaluator,
-            tokens_eval=score.tokens,
-            attempt=attempt,
-        ):
-            return  # lost the lease (or the job ended): the new holder scores and pays
-        ledger.settle(session, job_id, node_id, GENERATE, tokens_prompt + tokens_completion + score.tokens)
-        # The verdict reads the node's lineage, which was final before the node was planned: the graph loaded
-        # above, with this node's new scores, is enough (no second read of every node under the job's lock).
-        node.safety, node.utility, node.categories = score.safety, score.utility, dict(score.categories)
-        status, reason = spec.search().verdict(graph, node_id)
-        if repository.finish_node(session, job_id, node_id, status, prune_reason=reason, attempt=attempt) and then:
-            then(session)
-
-    run_in_transaction(factory, _store)
+    node = claimed.graph[node_id]
+    result = score_claimed(services, claimed, node_id, generation=None, spent=node.tokens)
+    store_node(factory, result, then=then)
     return True
 
 
@@ -527,13 +647,13 @@ def fail_node(
     """A node that cannot be completed: pay for what was really spent, release the rest, keep the reason."""
 
     def _fail(session: Session) -> None:
+        failed = repository.finish_node(
+            session, job_id, node_id, NodeStatus.FAILED, failure_reason=reason[:2000], attempt=attempt
+        )
         if spent:
             ledger.settle(session, job_id, node_id, GENERATE, spent)
         else:
             ledger.refund(session, job_id, node_id, GENERATE)
-        failed = repository.finish_node(
-            session, job_id, node_id, NodeStatus.FAILED, failure_reason=reason[:2000], attempt=attempt
-        )
         if failed and then:
             then(session)
 

@@ -15,10 +15,11 @@ Why it is safe:
   total``), so two workers racing for the last tokens cannot both win; a CHECK constraint on ``jobs`` and
   ``tenants`` is the last line of defence. A call that cost more than reserved is charged only as far as the
   budget allows and the rest is recorded as ``overrun_tokens`` (visible, never silently lost).
-* **All or nothing.** A reservation that fails anywhere (job, tenant total, tenant daily) is rolled back to a
-  savepoint: no row, no counter moved.
+* **All or nothing.** Under the job's lock (and the tenant's, for a tenant's job) the counters are known, so a
+  reservation is checked against every budget before anything is written: it is written whole or not at all.
 * **No deadlocks between ledger operations.** Every function locks rows in one order: the job row first
-  (``SELECT ... FOR UPDATE``), then ledger rows, then the tenant row, then the tenant's daily row. On SQLite
+  (``SELECT ... FOR UPDATE``, once per transaction: ``LockedJob``), then the tenant row, then the tenant's daily
+  row; a job's ledger rows are only touched under its job's lock. On SQLite
   the transaction already holds the database write lock (``BEGIN IMMEDIATE``), so the locks are no-ops there.
 Postgres must run at READ COMMITTED (its default): each statement sees the rows committed before it.
 """
@@ -26,14 +27,16 @@ Postgres must run at READ COMMITTED (its default): each statement sees the rows 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, case, event, or_, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.orm import Session
 
-from ecoalign.store.db import dialect_insert
+from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
 from ecoalign.store.models import Job, LedgerEntry, LedgerKind, LedgerState, Tenant, TenantDailyUsage, utcnow
 
 JOBS = cast(Table, Job.__table__)
@@ -69,16 +72,107 @@ def _kind(kind: LedgerKind | str) -> str:
     return LedgerKind(kind).value  # ValueError on an unknown kind
 
 
-def _lock_job(session: Session, job_id: str) -> Row[Any]:
-    """Lock the job row (first in the lock order) and read its counters."""
-    row = session.execute(
-        select(JOBS.c.budget_total, JOBS.c.budget_spent, JOBS.c.budget_reserved, JOBS.c.tenant_id)
-        .where(JOBS.c.id == job_id)
-        .with_for_update()
-    ).first()
+@dataclass
+class LockedJob:
+    """The job row as this transaction holds it: locked once, its counters kept in step by the ledger's writes.
+
+    Every writer of a job takes its row lock first (the lock order), and a transaction that finishes a node
+    calls several of them: the record of the lock saves a ``SELECT ... FOR UPDATE`` per call. Only the
+    functions of this module move the counters and only ``repository`` moves the status; both update this
+    record as they do, so it always equals the row as this transaction sees it.
+    """
+
+    id: str
+    status: str
+    total: int
+    spent: int
+    reserved: int
+    tenant_id: str | None
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.spent - self.reserved
+
+
+LOCKED_JOBS = "ecoalign.locked_jobs"
+
+# The hot path's statements, built once (building one costs several times what executing a built one does).
+_LOCK_JOB = (
+    select(JOBS.c.status, JOBS.c.budget_total, JOBS.c.budget_spent, JOBS.c.budget_reserved, JOBS.c.tenant_id)
+    .where(JOBS.c.id == bindparam("job_id"))
+    .with_for_update()
+)
+_ACTUAL = bindparam("actual", type_=Integer)
+_CEILING = LEDGER.c.reserved_tokens + bindparam("room", type_=Integer)
+_CHARGE = case((_CEILING >= _ACTUAL, _ACTUAL), else_=_CEILING)
+_SETTLE_RESERVED = (
+    update(LEDGER)
+    .where(
+        LEDGER.c.job_id == bindparam("b_job"),
+        LEDGER.c.node_id == bindparam("b_key"),
+        LEDGER.c.kind == bindparam("b_kind"),
+        LEDGER.c.state == RESERVED,
+    )
+    .values(state=SETTLED, spent_tokens=_CHARGE, overrun_tokens=_ACTUAL - _CHARGE, settled_at=bindparam("b_now"))
+    .returning(LEDGER.c.reserved_tokens, LEDGER.c.spent_tokens)
+)
+_HELD = bindparam("held", type_=Integer)
+_CHARGED = bindparam("charge", type_=Integer)
+_MOVE_JOB = (
+    update(JOBS)
+    .where(
+        JOBS.c.id == bindparam("b_job"),
+        JOBS.c.budget_reserved >= _HELD,
+        JOBS.c.budget_spent + JOBS.c.budget_reserved - _HELD + _CHARGED <= JOBS.c.budget_total,
+    )
+    .values(
+        budget_reserved=JOBS.c.budget_reserved - _HELD,
+        budget_spent=JOBS.c.budget_spent + _CHARGED,
+        model_calls=JOBS.c.model_calls + bindparam("calls", type_=Integer),
+    )
+)
+_TOKENS = bindparam("tokens", type_=Integer)
+_HOLD_JOB = (
+    update(JOBS)
+    .where(
+        JOBS.c.id == bindparam("b_job"), JOBS.c.budget_spent + JOBS.c.budget_reserved + _TOKENS <= JOBS.c.budget_total
+    )
+    .values(budget_reserved=JOBS.c.budget_reserved + _TOKENS)
+)
+
+
+def lock_job_row(session: Session, job_id: str) -> LockedJob | None:
+    """Lock the job row (first in the lock order) once per transaction; None if there is no such job."""
+    held: dict[str, LockedJob] | None = session.info.get(LOCKED_JOBS)
+    if held is not None and job_id in held:
+        return held[job_id]
+    row = session.execute(_LOCK_JOB, {"job_id": job_id}).first()
     if row is None:
+        return None
+    job = LockedJob(job_id, str(row.status), int(row.budget_total), int(row.budget_spent),
+                    int(row.budget_reserved), row.tenant_id)
+    session.info.setdefault(LOCKED_JOBS, {})[job_id] = job
+    return job
+
+
+def forget_job_row(session: Session, job_id: str) -> None:
+    """Drop the record (a caller that changed the row by other means reads it afresh next time)."""
+    held: dict[str, LockedJob] | None = session.info.get(LOCKED_JOBS)
+    if held is not None:
+        held.pop(job_id, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, _transaction: Any) -> None:
+    """A lock lives as long as its transaction (and a savepoint rolled back may release it: forget those too)."""
+    session.info.pop(LOCKED_JOBS, None)
+
+
+def _lock_job(session: Session, job_id: str) -> LockedJob:
+    job = lock_job_row(session, job_id)
+    if job is None:
         raise LedgerError(f"no job {job_id}")
-    return row
+    return job
 
 
 def _entry_key(job_id: str, key: str, kind: str) -> Any:
@@ -101,35 +195,94 @@ def _lock_entry(session: Session, job_id: str, key: str, kind: str) -> Row[Any] 
 
 
 # -- reserve ----------------------------------------------------------------------------------------------------
-def _tenant_of(job: Row[Any], tenant_id: str | None) -> str | None:
+def _tenant_of(job: LockedJob, tenant_id: str | None) -> str | None:
     """The tenant to charge: always the job's own (a caller cannot charge, or skip, another tenant)."""
     if tenant_id is not None and tenant_id != job.tenant_id:
         raise LedgerError(f"tenant {tenant_id} is not the tenant of this job ({job.tenant_id})")
-    return cast(str | None, job.tenant_id)
+    return job.tenant_id
 
 
 def _insert_entry(
     session: Session, job_id: str, key: str, kind: str, tokens: int, tenant_id: str | None, day: date | None
 ) -> bool:
     """Create the ledger row in state ``reserved``; False if the key already exists."""
-    inserted = session.execute(
-        dialect_insert(session, LEDGER)
-        .values(
-            job_id=job_id,
-            node_id=key,
-            kind=kind,
-            state=RESERVED,
-            reserved_tokens=tokens,
-            spent_tokens=0,
-            overrun_tokens=0,
-            tenant_id=tenant_id,
-            budget_day=(day or utcnow().date()) if tenant_id is not None else None,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(LEDGER.c.id)
-    ).first()
-    return inserted is not None
+    return bool(_insert_entries(session, job_id, [(key, kind, tokens)], tenant_id, day))
+
+
+def _insert_entries(
+    session: Session,
+    job_id: str,
+    rows: Sequence[tuple[str, str, int]],
+    tenant_id: str | None,
+    day: date | None,
+) -> set[tuple[str, str]]:
+    """Create ledger rows in state ``reserved`` (one statement); returns the ``(key, kind)`` pairs that were new."""
+    if not rows:
+        return set()
+    now = utcnow()
+    budget_day = (day or now.date()) if tenant_id is not None else None
+    values = [
+        {
+            "job_id": job_id,
+            "node_id": key,
+            "kind": kind,
+            "state": RESERVED,
+            "reserved_tokens": tokens,
+            "spent_tokens": 0,
+            "overrun_tokens": 0,
+            "tenant_id": tenant_id,
+            "budget_day": budget_day,
+            "created_at": now,
+        }
+        for key, kind, tokens in rows
+    ]
+    statement = insert_ignoring_conflicts(session, LEDGER, LEDGER.c.node_id, LEDGER.c.kind)
+    inserted = session.execute(statement, values).all()  # executemany: one statement for any batch size
+    return {(str(r[0]), str(r[1])) for r in inserted}
+
+
+class _Room:
+    """What a batch of reservations may still take: the job's room, and the tenant's total and daily rooms."""
+
+    def __init__(self, session: Session, job: LockedJob, tenant: str | None, day: date | None) -> None:
+        self.job = job.remaining
+        self.tenant_total: int | None = None
+        self.tenant_daily: int | None = None
+        if tenant is None:
+            return
+        assert day is not None
+        row = session.execute(
+            select(TENANTS.c.token_budget_total, TENANTS.c.token_budget_daily, TENANTS.c.tokens_spent,
+                   TENANTS.c.tokens_reserved)
+            .where(TENANTS.c.id == tenant)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise LedgerError(f"no tenant {tenant}")
+        if row.token_budget_total is not None:
+            self.tenant_total = row.token_budget_total - row.tokens_spent - row.tokens_reserved
+        ensure_daily_row(session, tenant, day)
+        daily = session.execute(
+            select(DAILY.c.spent, DAILY.c.reserved)
+            .where(DAILY.c.tenant_id == tenant, DAILY.c.day == day)
+            .with_for_update()
+        ).one()
+        if row.token_budget_daily is not None:
+            self.tenant_daily = row.token_budget_daily - daily.spent - daily.reserved
+
+    def take(self, tokens: int) -> bool:
+        rooms = [r for r in (self.job, self.tenant_total, self.tenant_daily) if r is not None]
+        if any(tokens > r for r in rooms):
+            return False
+        self.job -= tokens
+        if self.tenant_total is not None:
+            self.tenant_total -= tokens
+        if self.tenant_daily is not None:
+            self.tenant_daily -= tokens
+        return True
+
+    def give_back(self, tokens: int) -> None:
+        self.take(-tokens)
 
 
 def reserve(
@@ -150,41 +303,78 @@ def reserve(
     and daily (``day``, default today UTC) budgets in the same step; if any of the three cannot cover it,
     nothing is reserved anywhere. ``tenant_id`` may be passed as a check: it must be the job's tenant.
     """
-    if tokens < 0:
+    return reserve_many(session, job_id, [(key, kind, tokens)], tenant_id, day=day)[0]
+
+
+def reserve_many(
+    session: Session,
+    job_id: str,
+    calls: Sequence[tuple[str, LedgerKind | str, int]],
+    tenant_id: str | None = None,
+    *,
+    day: date | None = None,
+) -> list[bool]:
+    """``reserve`` for several calls at once, in order, as if one after the other; one answer per call.
+
+    Under the job's lock the counters are known, so which reservations fit is decided here and written with one
+    ``INSERT`` of the ledger rows and one conditional ``UPDATE`` per counter row (no savepoint, no statement
+    per call). A call whose key already exists is answered as ``reserve`` answers it and takes no room.
+    """
+    if any(tokens < 0 for _, _, tokens in calls):
         raise ValueError("tokens must be >= 0")
-    kind_ = _kind(kind)
+    if not calls:
+        return []
+    wanted = [(key, _kind(kind), int(tokens)) for key, kind, tokens in calls]
     job = _lock_job(session, job_id)
     tenant = _tenant_of(job, tenant_id)
-    existing = session.execute(select(LEDGER.c.state).where(_entry_key(job_id, key, kind_))).scalar_one_or_none()
-    if existing is not None:
-        return existing in (RESERVED, SETTLED)
-
     budget_day = (day or utcnow().date()) if tenant is not None else None
-    savepoint = session.begin_nested()
-    try:
-        if not _insert_entry(session, job_id, key, kind_, tokens, tenant, budget_day):
-            # cannot happen while we hold the job lock (every ledger call takes it first); be safe anyway
-            savepoint.rollback()
-            state = session.execute(select(LEDGER.c.state).where(_entry_key(job_id, key, kind_))).scalar_one()
-            return state in (RESERVED, SETTLED)
-        done = session.execute(
-            update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.budget_spent + JOBS.c.budget_reserved + tokens <= JOBS.c.budget_total)
-            .values(budget_reserved=JOBS.c.budget_reserved + tokens)
-        )
-        ok = _rowcount(done) == 1
-        if ok and tenant is not None:
-            assert budget_day is not None
-            ok = reserve_tenant(session, tenant, budget_day, tokens)
-        if ok:
-            savepoint.commit()
-        else:
-            savepoint.rollback()
-        return ok
-    except BaseException:
-        if savepoint.is_active:
-            savepoint.rollback()
-        raise
+    room = _Room(session, job, tenant, budget_day)
+    answers: dict[int, bool] = {}
+    todo = list(range(len(wanted)))
+    taken = 0
+    while todo:
+        fits = [i for i in todo if room.take(wanted[i][2])]
+        new = _insert_entries(session, job_id, [wanted[i] for i in fits], tenant, budget_day)
+        existing = [i for i in fits if wanted[i][:2] not in new]
+        for i in fits:
+            if i not in existing:
+                answers[i] = True
+                taken += wanted[i][2]
+        for i in existing:  # a redelivered call: it keeps what it has and takes no room
+            room.give_back(wanted[i][2])
+            state = session.execute(
+                select(LEDGER.c.state).where(_entry_key(job_id, wanted[i][0], wanted[i][1]))
+            ).scalar_one()
+            answers[i] = state in (RESERVED, SETTLED)
+        todo = [i for i in todo if i not in answers]
+        if not existing:  # nothing gave room back: the rest cannot fit
+            break
+    if todo:  # did not fit: unless the key exists already (a redelivered call), the answer is no
+        states = {
+            (str(r.node_id), str(r.kind)): r.state
+            for r in session.execute(
+                select(LEDGER.c.node_id, LEDGER.c.kind, LEDGER.c.state).where(
+                    LEDGER.c.job_id == job_id, LEDGER.c.node_id.in_({wanted[i][0] for i in todo})
+                )
+            )
+        }
+        for i in todo:
+            answers[i] = states.get(wanted[i][:2]) in (RESERVED, SETTLED)
+    if taken:
+        _hold(session, job, tenant, budget_day, taken)
+    return [answers[i] for i in range(len(wanted))]
+
+
+def _hold(session: Session, job: LockedJob, tenant: str | None, day: date | None, tokens: int) -> None:
+    """Move ``tokens`` into ``reserved`` on the job (and its tenant and tenant day), guarded by the budgets."""
+    done = session.execute(_HOLD_JOB, {"b_job": job.id, "tokens": tokens})
+    if _rowcount(done) != 1:
+        raise LedgerError(f"job {job.id} counters out of step with its ledger")
+    job.reserved += tokens
+    if tenant is not None:
+        assert day is not None
+        if not reserve_tenant(session, tenant, day, tokens):
+            raise LedgerError(f"tenant {tenant} counters out of step with the ledger")
 
 
 def reserve_tenant(session: Session, tenant_id: str, day: date, tokens: int) -> bool:
@@ -246,6 +436,10 @@ def settle(
         raise ValueError("actual_tokens must be >= 0")
     kind_ = _kind(kind)
     job = _lock_job(session, job_id)
+    if job.tenant_id is None:
+        charged = _settle_reserved(session, job, key, kind_, actual_tokens, calls)
+        if charged is not None:
+            return charged
     entry = _lock_entry(session, job_id, key, kind_)
     if entry is None:
         _insert_entry(session, job_id, key, kind_, 0, _tenant_of(job, None), day)
@@ -255,7 +449,7 @@ def settle(
         return int(entry.spent_tokens)
 
     held = int(entry.reserved_tokens) if entry.state == RESERVED else 0
-    charge = min(actual_tokens, job.budget_total - job.budget_spent - (job.budget_reserved - held))
+    charge = min(actual_tokens, job.total - job.spent - (job.reserved - held))
     tenant_id: str | None = entry.tenant_id
     budget_day: date | None = entry.budget_day
     if tenant_id is not None:
@@ -295,6 +489,27 @@ def settle(
     return charge
 
 
+def _settle_reserved(
+    session: Session, job: LockedJob, key: str, kind: str, actual_tokens: int, calls: int
+) -> int | None:
+    """``settle`` in two statements for the common case: a reservation of a job with no tenant.
+
+    The charge (``min(actual, room + held)``, as ``settle`` computes it) is written by the conditional
+    ``UPDATE`` of the entry itself, which returns what it held; None if the entry is not ``reserved`` (missing,
+    settled or refunded), which ``settle``'s general path handles.
+    """
+    row = session.execute(
+        _SETTLE_RESERVED,
+        {"b_job": job.id, "b_key": key, "b_kind": kind, "room": job.remaining, "actual": actual_tokens,
+         "b_now": utcnow()},
+    ).first()
+    if row is None:
+        return None
+    held, charged = int(row[0]), int(row[1])
+    _move_counters(session, job.id, None, None, held=held, charge=charged, calls=calls)
+    return charged
+
+
 def _move_counters(
     session: Session,
     job_id: str,
@@ -309,23 +524,12 @@ def _move_counters(
 
     Each UPDATE is conditional on the invariant it must keep; zero rows means someone bypassed the ledger.
     """
-    job_values: dict[str, Any] = {
-        "budget_reserved": JOBS.c.budget_reserved - held,
-        "budget_spent": JOBS.c.budget_spent + charge,
-    }
-    if calls:
-        job_values["model_calls"] = JOBS.c.model_calls + calls
-    done = session.execute(
-        update(JOBS)
-        .where(
-            JOBS.c.id == job_id,
-            JOBS.c.budget_reserved >= held,
-            JOBS.c.budget_spent + JOBS.c.budget_reserved - held + charge <= JOBS.c.budget_total,
-        )
-        .values(**job_values)
-    )
+    job = _lock_job(session, job_id)
+    done = session.execute(_MOVE_JOB, {"b_job": job_id, "held": held, "charge": charge, "calls": calls})
     if _rowcount(done) != 1:
         raise LedgerError(f"job {job_id} counters out of step with its ledger")
+    job.reserved -= held
+    job.spent += charge
     if tenant_id is None:
         return
     done = session.execute(
@@ -372,7 +576,7 @@ def refund(session: Session, job_id: str, key: str, kind: LedgerKind | str) -> b
 
 def release_all(session: Session, job_id: str) -> int:
     """Refund every still-reserved entry of a job (cancel, finish); returns the tokens released."""
-    _lock_job(session, job_id)
+    job = _lock_job(session, job_id)
     rows = session.execute(
         select(LEDGER.c.id, LEDGER.c.reserved_tokens, LEDGER.c.tenant_id, LEDGER.c.budget_day)
         .where(LEDGER.c.job_id == job_id, LEDGER.c.state == RESERVED)
@@ -402,6 +606,7 @@ def release_all(session: Session, job_id: str) -> int:
     )
     if _rowcount(done) != 1:
         raise LedgerError(f"job {job_id} counters out of step with its ledger")
+    job.reserved -= released
     for tenant_id in sorted(per_tenant):  # lock order: tenants, then their daily rows, each sorted
         amount = per_tenant[tenant_id]
         done = session.execute(
@@ -424,7 +629,12 @@ def release_all(session: Session, job_id: str) -> int:
 
 # -- reading ----------------------------------------------------------------------------------------------------
 def snapshot(session: Session, job_id: str) -> BudgetSnapshot:
-    """The job's ``(total, spent, reserved)`` as committed (no lock)."""
+    """The job's ``(total, spent, reserved)``: as this transaction holds them if it locked the job, else as
+    committed (no lock)."""
+    held: dict[str, LockedJob] | None = session.info.get(LOCKED_JOBS)
+    if held is not None and job_id in held:
+        job = held[job_id]
+        return BudgetSnapshot(job.total, job.spent, job.reserved)
     row = session.execute(
         select(JOBS.c.budget_total, JOBS.c.budget_spent, JOBS.c.budget_reserved).where(JOBS.c.id == job_id)
     ).first()
@@ -436,3 +646,53 @@ def snapshot(session: Session, job_id: str) -> BudgetSnapshot:
 def entries(session: Session, job_id: str) -> list[LedgerEntry]:
     """The job's ledger entries in creation order (for traces, audits and tests)."""
     return list(session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
+
+
+# -- tenant-only holds ------------------------------------------------------------------------------------------
+def settle_tenant(session: Session, tenant_id: str, day: date, held: int, used: int) -> int:
+    """Settle a hold that ``reserve_tenant`` put on the tenant alone (no job, no ledger row: e.g. a moderation's
+    judge call): release ``held`` from the tenant's total and ``day`` counters and charge ``used``, never beyond
+    either budget (the rest is the caller's overrun). Returns the tokens charged; 0 for an unknown tenant.
+
+    The same charge rule and lock order (tenant, then its day) as ``settle``. ``held`` is clamped to what the
+    counters still hold, so a settle can never drive them negative.
+    """
+    if held < 0 or used < 0:
+        raise ValueError("held and used must be >= 0")
+    tenant = session.execute(
+        select(
+            TENANTS.c.token_budget_total,
+            TENANTS.c.token_budget_daily,
+            TENANTS.c.tokens_spent,
+            TENANTS.c.tokens_reserved,
+        )
+        .where(TENANTS.c.id == tenant_id)
+        .with_for_update()
+    ).first()
+    if tenant is None:
+        return 0
+    held = min(held, int(tenant.tokens_reserved))
+    charge = used
+    if tenant.token_budget_total is not None:
+        charge = min(charge, tenant.token_budget_total - tenant.tokens_spent - (tenant.tokens_reserved - held))
+    ensure_daily_row(session, tenant_id, day)
+    daily = session.execute(
+        select(DAILY.c.spent, DAILY.c.reserved)
+        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
+        .with_for_update()
+    ).one()
+    day_held = min(held, int(daily.reserved))
+    if tenant.token_budget_daily is not None:
+        charge = min(charge, tenant.token_budget_daily - daily.spent - (daily.reserved - day_held))
+    charge = max(int(charge), 0)
+    session.execute(
+        update(TENANTS)
+        .where(TENANTS.c.id == tenant_id)
+        .values(tokens_reserved=TENANTS.c.tokens_reserved - held, tokens_spent=TENANTS.c.tokens_spent + charge)
+    )
+    session.execute(
+        update(DAILY)
+        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
+        .values(reserved=DAILY.c.reserved - day_held, spent=DAILY.c.spent + charge)
+    )
+    return charge

@@ -1,6 +1,7 @@
 """Create and upgrade the schema with Alembic, programmatically.
 
-The schema exists only through the migrations in ``migrations/`` (never ``metadata.create_all``), so a
+The schema exists only through the migrations in ``migrations/`` (never ``metadata.create_all``; see
+``migrations_dir`` for where they are found in a checkout and in a wheel install), so a
 database created by the CLI, by a test and by a production deploy is the same database.
 Each call runs the whole upgrade in one transaction on one connection: both SQLite and Postgres have
 transactional DDL, so a failed upgrade leaves the previous schema intact. Calling ``upgrade`` on a database
@@ -9,6 +10,7 @@ that is already at head does nothing, which is what lets the local CLI call it o
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -23,6 +25,8 @@ from sqlalchemy.engine import make_url
 from ecoalign.store.db import make_engine
 
 MIGRATIONS_ENV = "ECOALIGN_MIGRATIONS_DIR"
+MIGRATIONS_PACKAGE = "migrations"  # the top-level ``migrations/`` folder, shipped in the wheel as a package
+MIGRATIONS_MARKER = "ECOALIGN_MIGRATIONS"  # set in migrations/__init__.py
 
 # Alembic's ``context`` and ``op`` are process-global proxies: two commands running at once in one process
 # would trample each other. Across processes the database serialises them (env.py takes a lock).
@@ -30,12 +34,49 @@ _ALEMBIC_LOCK = threading.Lock()
 
 
 def migrations_dir() -> Path:
-    """The Alembic script directory: ``$ECOALIGN_MIGRATIONS_DIR`` or ``migrations/`` at the repository root."""
+    """The Alembic script directory, first match wins:
+
+    1. ``$ECOALIGN_MIGRATIONS_DIR`` (an error if it has no ``env.py``);
+    2. ``migrations/`` next to the ``ecoalign`` package: the repository root of a checkout or an editable
+       install (in a wheel install, site-packages, where the wheel put the package of step 3);
+    3. the ``migrations`` package installed with the wheel, wherever it is on ``sys.path`` (``importlib``).
+
+    Steps 2 and 3 accept a folder only if it is ecoalign's (``ECOALIGN_MIGRATIONS`` in its ``__init__.py``, read,
+    not imported): ``migrations`` is a generic name, and another project's scripts must never run here.
+    """
     override = os.environ.get(MIGRATIONS_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
-    if not (path / "env.py").is_file():
-        raise FileNotFoundError(f"Alembic migrations not found at {path} (set {MIGRATIONS_ENV})")
-    return path
+    if override:
+        path = Path(override)
+        if not (path / "env.py").is_file():
+            raise FileNotFoundError(f"Alembic migrations not found at {path} ({MIGRATIONS_ENV})")
+        return path
+    beside = Path(__file__).resolve().parents[2] / MIGRATIONS_PACKAGE
+    for candidate in (beside, packaged_migrations_dir()):
+        if candidate is not None and is_ecoalign_migrations(candidate):
+            return candidate
+    raise FileNotFoundError(
+        f"ecoalign's Alembic migrations not found at {beside} nor as an installed {MIGRATIONS_PACKAGE!r} package "
+        f"(reinstall ecoalign, or set {MIGRATIONS_ENV})"
+    )
+
+
+def packaged_migrations_dir() -> Path | None:
+    """The folder of the importable ``migrations`` package (without importing it), or None."""
+    try:
+        spec = importlib.util.find_spec(MIGRATIONS_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or spec.submodule_search_locations is None:
+        return None  # missing, a namespace package, or a plain module
+    return Path(spec.origin).parent
+
+
+def is_ecoalign_migrations(path: Path) -> bool:
+    """Whether ``path`` holds ecoalign's migrations: ``env.py``, and the marker in ``__init__.py``."""
+    init = path / "__init__.py"
+    if not (path / "env.py").is_file() or not init.is_file():
+        return False
+    return any(line.startswith(f"{MIGRATIONS_MARKER} = True") for line in init.read_text().splitlines())
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -290,7 +290,7 @@ class NodeRow(Base):
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)  # /metrics node latency (migration 0003)
     # OpenTelemetry GenAI semantic-convention attributes of the call (gen_ai.request.model, ...).
     gen_ai: Mapped[dict[str, Any] | None]
 

@@ -1,13 +1,13 @@
 """Lean graph reads for the runtime's hot path (each finished node costs a few of them).
 
-* ``load_graph``: the same ``ThoughtGraph`` as ``repository.load_graph``, without loading the trace-only columns
-  (``prompt`` and ``gen_ai`` JSON) into ORM objects: Core rows of the columns the graph needs.
+* ``load_graph``: the same ``ThoughtGraph`` as ``repository.load_graph``, from Core rows of only the columns the
+  graph needs (not the trace's ``prompt`` and ``gen_ai`` JSON, timings or leases); the statements are built once.
 * ``load_lineage``: a node and its ancestors only (a recursive CTE over the edges). A node's prompt, its
   evaluation and its verdict depend on nothing else, and a lineage is final once the node exists (its ancestors
   are done), so workers read a few rows instead of the whole graph, whose size grows with the search.
 
-Read-only; both work on Postgres and SQLite. Edges pointing at nodes the same read did not return (a node
-committed between the two statements) are ignored, so no snapshot isolation is needed for a consistent graph.
+Read-only; both work on Postgres and SQLite. Each is one statement (nodes joined with their parent edges), so
+it sees one snapshot: a consistent graph without any isolation level above READ COMMITTED.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, literal, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import GraphError, ThoughtGraph
@@ -24,19 +24,31 @@ from ecoalign.store.repository import _to_graph_node
 
 NODES = cast(Table, NodeRow.__table__)
 EDGES = cast(Table, Edge.__table__)
-TRACE_ONLY = frozenset({"prompt", "gen_ai"})
-GRAPH_COLUMNS = tuple(c for c in NODES.c if c.name not in TRACE_ONLY)
+# What ``repository._to_graph_node`` reads, plus what a worker checks on its own node (status, attempt, usage).
+GRAPH_COLUMNS = tuple(
+    NODES.c[name]
+    for name in (
+        "id", "kind", "depth", "status", "ordinal", "text", "safety", "utility", "categories", "tokens",
+        "est_tokens", "model", "evaluator", "prune_reason", "failure_reason", "reason", "attempts",
+        "tokens_prompt", "tokens_completion",
+    )
+)
 _ORDER = (NODES.c.created_at, NODES.c.depth, NODES.c.ordinal, NODES.c.id)
 
 
-def _build(job_id: str, rows: Sequence[Any], edges: Sequence[Any]) -> ThoughtGraph:
-    """Nodes in creation order (parents first), parents from the edges: as ``repository.load_graph``."""
-    parents: dict[str, list[str]] = {r.id: [] for r in rows}
-    for parent_id, child_id in edges:
-        if child_id in parents:
-            parents[child_id].append(parent_id)
+def _build(job_id: str, rows: Sequence[Any]) -> ThoughtGraph:
+    """Nodes in creation order (parents first), as ``repository.load_graph``, from rows of one read: a node's
+    columns with one of its parents (``parent``, NULL for the root), one row per parent."""
+    parents: dict[str, list[str]] = {}
+    nodes: list[Any] = []
+    for row in rows:
+        if row.id not in parents:
+            parents[row.id] = []
+            nodes.append(row)
+        if row.parent is not None:
+            parents[row.id].append(row.parent)
     graph = ThoughtGraph(job_id)
-    remaining = list(rows)
+    remaining = nodes
     while remaining:  # creation order is topological; this only repairs ties in created_at
         deferred = []
         for row in remaining:
@@ -50,11 +62,34 @@ def _build(job_id: str, rows: Sequence[Any], edges: Sequence[Any]) -> ThoughtGra
     return graph
 
 
+# One statement per read, built once: every node's columns joined with its parent edges (a statement costs a
+# round trip and, built anew, several times the CPU it takes to run).
+_WITH_PARENTS = NODES.outerjoin(EDGES, EDGES.c.child_id == NODES.c.id)
+_GRAPH = (
+    select(*GRAPH_COLUMNS, EDGES.c.parent_id.label("parent"))
+    .select_from(_WITH_PARENTS)
+    .where(NODES.c.job_id == bindparam("job_id"))
+    .order_by(*_ORDER)
+)
+
+
+def _lineage_statement() -> Any:
+    ancestors = select(bindparam("node_id", type_=NODES.c.id.type).label("id")).cte("ancestors", recursive=True)
+    ancestors = ancestors.union(select(EDGES.c.parent_id).join(ancestors, EDGES.c.child_id == ancestors.c.id))
+    return (
+        select(*GRAPH_COLUMNS, EDGES.c.parent_id.label("parent"))
+        .select_from(_WITH_PARENTS)
+        .where(NODES.c.job_id == bindparam("job_id"), NODES.c.id.in_(select(ancestors.c.id)))
+        .order_by(*_ORDER)
+    )
+
+
+_LINEAGE = _lineage_statement()
+
+
 def load_graph(session: Session, job_id: str) -> ThoughtGraph:
     """The job's whole graph (what the controller's engine step needs)."""
-    rows = session.execute(select(*GRAPH_COLUMNS).where(NODES.c.job_id == job_id).order_by(*_ORDER)).all()
-    edges = session.execute(select(EDGES.c.parent_id, EDGES.c.child_id).where(EDGES.c.job_id == job_id)).all()
-    return _build(job_id, rows, [tuple(e) for e in edges])
+    return _build(job_id, session.execute(_GRAPH, {"job_id": job_id}).all())
 
 
 def load_lineage(session: Session, job_id: str, node_id: str) -> ThoughtGraph:
@@ -64,16 +99,6 @@ def load_lineage(session: Session, job_id: str, node_id: str) -> ThoughtGraph:
 
 def load_lineage_with_row(session: Session, job_id: str, node_id: str) -> tuple[ThoughtGraph, Any | None]:
     """``load_lineage`` plus the node's own row (``attempts``, token counts...: what the graph type leaves out)."""
-    ancestors = select(literal(node_id).label("id")).cte("ancestors", recursive=True)
-    ancestors = ancestors.union(
-        select(EDGES.c.parent_id).join(ancestors, EDGES.c.child_id == ancestors.c.id)
-    )
-    ids = select(ancestors.c.id)
-    rows = session.execute(
-        select(*GRAPH_COLUMNS).where(NODES.c.job_id == job_id, NODES.c.id.in_(ids)).order_by(*_ORDER)
-    ).all()
-    edges = session.execute(
-        select(EDGES.c.parent_id, EDGES.c.child_id).where(EDGES.c.job_id == job_id, EDGES.c.child_id.in_(ids))
-    ).all()
+    rows = session.execute(_LINEAGE, {"job_id": job_id, "node_id": node_id}).all()
     own = next((r for r in rows if r.id == node_id), None)
-    return _build(job_id, rows, [tuple(e) for e in edges]), own
+    return _build(job_id, rows), own

@@ -14,20 +14,21 @@ Never keep a transaction open across a model call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, ThoughtGraph, node_id
 from ecoalign.store import ledger
-from ecoalign.store.db import dialect_insert
+from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
 from ecoalign.store.models import (
     ACTIVE_JOB_STATUSES,
     ApiKey,
@@ -72,11 +73,17 @@ def _rowcount(result: Any) -> int:
 
 
 def _lock_job_status(session: Session, job_id: str) -> str:
-    """Lock the job row (first in the lock order) and return its status."""
-    status = session.execute(select(JOBS.c.status).where(JOBS.c.id == job_id).with_for_update()).scalar_one_or_none()
-    if status is None:
+    """Lock the job row (first in the lock order; once per transaction) and return its status."""
+    job = ledger.lock_job_row(session, job_id)
+    if job is None:
         raise NotFound(f"no job {job_id}")
-    return str(status)
+    return job.status
+
+
+def _set_locked_status(session: Session, job_id: str, status: str) -> None:
+    job = session.info.get(ledger.LOCKED_JOBS, {}).get(job_id)
+    if job is not None:
+        job.status = status
 
 
 # -- jobs ----------------------------------------------------------------------------------------------------------
@@ -163,7 +170,10 @@ def start_job(session: Session, job_id: str, *, now: datetime | None = None) -> 
         .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
         .values(status=JobStatus.RUNNING.value, started_at=now or utcnow(), version=JOBS.c.version + 1)
     )
-    return _rowcount(done) == 1
+    if _rowcount(done) != 1:
+        return False
+    _set_locked_status(session, job_id, JobStatus.RUNNING.value)
+    return True
 
 
 def record_scan(session: Session, job_id: str, scan: dict[str, Any]) -> bool:
@@ -215,6 +225,7 @@ def finish_job(
     )
     if _rowcount(done) != 1:
         return False
+    _set_locked_status(session, job_id, status_.value)
     if release:
         ledger.release_all(session, job_id)
     return True
@@ -240,12 +251,21 @@ def cancel_job(session: Session, job_id: str, *, reason: str = "cancelled") -> b
 
 
 # -- the graph -----------------------------------------------------------------------------------------------------
-def insert_nodes(session: Session, job_id: str, nodes: Iterable[Node | PlannedNode]) -> list[str]:
+def insert_nodes(
+    session: Session,
+    job_id: str,
+    nodes: Iterable[Node | PlannedNode],
+    *,
+    known_parents: Collection[str] = (),
+    dispatch_until: datetime | None = None,
+) -> list[str]:
     """Insert planned nodes and their edges; returns the ids that were new (idempotent).
 
     The ids are deterministic (``graph.node_id``), so a redelivered planning step inserts nothing
     (``INSERT ... ON CONFLICT DO NOTHING`` on both dialects). Parents must already exist, or come earlier
-    in ``nodes``, and belong to the same job.
+    in ``nodes``, and belong to the same job: they are checked with a read unless every one is in
+    ``known_parents`` (nodes of this job the caller has just read) or in ``nodes``. ``dispatch_until`` sets the
+    dispatch mark of the new pending nodes (``workers.recovery``): the caller publishes them after its commit.
     """
     planned = [n if isinstance(n, PlannedNode) else PlannedNode(n) for n in nodes]
     if not planned:
@@ -279,25 +299,26 @@ def insert_nodes(session: Session, job_id: str, nodes: Iterable[Node | PlannedNo
             "reason": p.node.reason,
             "attempts": 0,
             "created_at": now + timedelta(microseconds=i),
+            "lease_expires_at": dispatch_until if NodeStatus(p.node.status) is NodeStatus.PENDING else None,
         }
         for i, p in enumerate(planned)
     ]
-    new_ids = set(
-        session.scalars(dialect_insert(session, NODES).values(rows).on_conflict_do_nothing().returning(NODES.c.id))
-    )
+    # executemany form: one compiled statement whatever the batch size (SQLAlchemy sends it as one INSERT)
+    new_ids = set(session.scalars(insert_ignoring_conflicts(session, NODES, NODES.c.id), rows))
     edges = [
         {"job_id": job_id, "parent_id": parent, "child_id": p.node.id} for p in planned for parent in p.node.parents
     ]
     if edges:
         parent_ids = {e["parent_id"] for e in edges}
-        found = {
+        unchecked = parent_ids - set(known_parents) - {p.node.id for p in planned}
+        found = {} if not unchecked else {
             row.id: row.job_id
-            for row in session.execute(select(NODES.c.id, NODES.c.job_id).where(NODES.c.id.in_(parent_ids)))
+            for row in session.execute(select(NODES.c.id, NODES.c.job_id).where(NODES.c.id.in_(unchecked)))
         }
-        wrong = sorted(pid for pid in parent_ids if found.get(pid) != job_id)
+        wrong = sorted(pid for pid in unchecked if found.get(pid) != job_id)
         if wrong:
             raise GraphError(f"parents not in job {job_id}: {wrong}")
-        session.execute(dialect_insert(session, EDGES).values(edges).on_conflict_do_nothing())
+        session.execute(insert_ignoring_conflicts(session, EDGES), edges)
     return [p.node.id for p in planned if p.node.id in new_ids]
 
 
@@ -377,31 +398,49 @@ def claim_node(
     finished, the job is no longer active, or ``max_attempts`` were used up). Pass the attempt to the
     ``record_*``/``finish_node`` calls: a worker that lost its lease then cannot overwrite the new holder's work.
     """
-    if _lock_job_status(session, job_id) not in ACTIVE_JOB_STATUSES:
-        return None
     now = now or utcnow()
+    params: dict[str, Any] = {
+        "b_node": node_id_,
+        "b_job": job_id,
+        "b_now": now,
+        "b_lease": now + timedelta(seconds=lease_seconds),
+    }
+    if max_attempts is not None:
+        params["b_cap"] = max_attempts
+    row = session.execute(_claim_statement(max_attempts is not None), params).first()
+    return int(row[0]) if row is not None else None
+
+
+@functools.lru_cache(maxsize=2)
+def _claim_statement(capped: bool) -> Any:
+    """The claim's conditional ``UPDATE``, built once (with or without the attempts cap)."""
+    active_job = (
+        select(JOBS.c.id)
+        .where(JOBS.c.id == bindparam("b_job"), JOBS.c.status.in_(ACTIVE_JOB_STATUSES))
+        .exists()
+    )
     conditions = [
-        NODES.c.id == node_id_,
-        NODES.c.job_id == job_id,
+        NODES.c.id == bindparam("b_node"),
+        NODES.c.job_id == bindparam("b_job"),
+        active_job,
         or_(
             NODES.c.status == NodeStatus.PENDING.value,
-            and_(NODES.c.status == NodeStatus.RUNNING.value, NODES.c.lease_expires_at < now),
+            and_(NODES.c.status == NodeStatus.RUNNING.value, NODES.c.lease_expires_at < bindparam("b_now")),
         ),
     ]
-    if max_attempts is not None:
-        conditions.append(NODES.c.attempts < max_attempts)
-    row = session.execute(
+    if capped:
+        conditions.append(NODES.c.attempts < bindparam("b_cap"))
+    return (
         update(NODES)
         .where(*conditions)
         .values(
             status=NodeStatus.RUNNING.value,
             attempts=NODES.c.attempts + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            started_at=func.coalesce(NODES.c.started_at, now),
+            lease_expires_at=bindparam("b_lease"),
+            started_at=func.coalesce(NODES.c.started_at, bindparam("b_now")),
         )
         .returning(NODES.c.attempts)
-    ).first()
-    return int(row[0]) if row is not None else None
+    )
 
 
 def _held(job_id: str, node_id_: str, attempt: int | None) -> list[Any]:
@@ -421,7 +460,6 @@ def renew_lease(
     now: datetime | None = None,
 ) -> bool:
     """Extend the lease of a node this caller still holds (a heartbeat for long calls)."""
-    _lock_job_status(session, job_id)
     now = now or utcnow()
     done = session.execute(
         update(NODES)
@@ -429,6 +467,102 @@ def renew_lease(
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
     )
     return _rowcount(done) == 1
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a model call left on its node: the text, the model that wrote it, its usage and trace fields."""
+
+    text: str
+    model: str
+    tokens_prompt: int
+    tokens_completion: int
+    prompt: list[dict[str, Any]] | None = None
+    gen_ai: dict[str, Any] | None = None
+
+    def columns(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "text": self.text,
+            "model": self.model,
+            "tokens_prompt": self.tokens_prompt,
+            "tokens_completion": self.tokens_completion,
+        }
+        if self.prompt is not None:
+            values["prompt"] = self.prompt
+        if self.gen_ai is not None:
+            values["gen_ai"] = self.gen_ai
+        return values
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What the evaluator said of a node, and what saying it cost."""
+
+    safety: float
+    utility: float
+    categories: dict[str, float]
+    evaluator: str
+    tokens_eval: int
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "safety": self.safety,
+            "utility": self.utility,
+            "categories": dict(self.categories),
+            "evaluator": self.evaluator,
+            "tokens_eval": self.tokens_eval,
+        }
+
+
+# How an update sets ``tokens`` (c(v) = prompt + completion + evaluation tokens): from the columns it sets, the
+# rest from the row; or to a given total.
+_TOKENS_PARTS = ("tokens_prompt", "tokens_completion", "tokens_eval")
+
+
+@functools.lru_cache(maxsize=64)
+def _node_update(holder: str, columns: tuple[str, ...], tokens: str) -> Any:
+    """A conditional ``UPDATE`` of one node, built once per shape (which columns, whose node, how ``tokens``).
+
+    ``holder``: "attempt" (running under ``b_attempt``), "running", or "in_flight" (pending or running).
+    ``tokens``: "" (unchanged), "sum" (the three parts, from the values set or the row), "given" (``v_tokens``).
+    Values are the parameters ``v_<column>``.
+    """
+    conditions = [NODES.c.id == bindparam("b_node"), NODES.c.job_id == bindparam("b_job")]
+    if holder == "in_flight":
+        conditions.append(NODES.c.status.in_(IN_FLIGHT))
+    else:
+        conditions.append(NODES.c.status == NodeStatus.RUNNING.value)
+    if holder == "attempt":
+        conditions.append(NODES.c.attempts == bindparam("b_attempt"))
+    values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=NODES.c[name].type) for name in columns}
+    if tokens == "sum":
+        parts = [values[name] if name in values else NODES.c[name] for name in _TOKENS_PARTS]
+        values["tokens"] = parts[0] + parts[1] + parts[2]
+    elif tokens == "given":
+        values["tokens"] = bindparam("v_tokens", type_=NODES.c.tokens.type)
+    return update(NODES).where(*conditions).values(**values)
+
+
+def _update_node(
+    session: Session,
+    job_id: str,
+    node_id_: str,
+    attempt: int | None,
+    columns: dict[str, Any],
+    *,
+    holder: str | None = None,
+    tokens: int | None = None,
+) -> bool:
+    holder = holder or ("running" if attempt is None else "attempt")
+    mode = "given" if tokens is not None else ("sum" if any(n in columns for n in _TOKENS_PARTS) else "")
+    statement = _node_update(holder, tuple(sorted(columns)), mode)
+    params = {f"v_{name}": value for name, value in columns.items()}
+    params.update(b_node=node_id_, b_job=job_id)
+    if holder == "attempt":
+        params["b_attempt"] = attempt
+    if tokens is not None:
+        params["v_tokens"] = tokens
+    return _rowcount(session.execute(statement, params)) == 1
 
 
 def record_generation(
@@ -444,21 +578,12 @@ def record_generation(
     gen_ai: dict[str, Any] | None = None,
     attempt: int | None = None,
 ) -> bool:
-    """Store a running node's generated text and its usage; False if the node is not running (for this attempt)."""
-    _lock_job_status(session, job_id)
-    values: dict[str, Any] = {
-        "text": text,
-        "model": model,
-        "tokens_prompt": tokens_prompt,
-        "tokens_completion": tokens_completion,
-        "tokens": tokens_prompt + tokens_completion + NODES.c.tokens_eval,
-    }
-    if prompt is not None:
-        values["prompt"] = prompt
-    if gen_ai is not None:
-        values["gen_ai"] = gen_ai
-    done = session.execute(update(NODES).where(*_held(job_id, node_id_, attempt)).values(**values))
-    return _rowcount(done) == 1
+    """Store a running node's generated text and its usage; False if the node is not running (for this attempt).
+
+    Only the node's row changes, under its own conditions: no job lock is needed.
+    """
+    generation = Generation(text, model, tokens_prompt, tokens_completion, prompt, gen_ai)
+    return _update_node(session, job_id, node_id_, attempt, generation.columns())
 
 
 def record_score(
@@ -474,20 +599,8 @@ def record_score(
     attempt: int | None = None,
 ) -> bool:
     """Store a running node's evaluator scores and their cost; ``tokens`` becomes the node's c(v)."""
-    _lock_job_status(session, job_id)
-    done = session.execute(
-        update(NODES)
-        .where(*_held(job_id, node_id_, attempt))
-        .values(
-            safety=safety,
-            utility=utility,
-            categories=dict(categories),
-            evaluator=evaluator,
-            tokens_eval=tokens_eval,
-            tokens=NODES.c.tokens_prompt + NODES.c.tokens_completion + tokens_eval,
-        )
-    )
-    return _rowcount(done) == 1
+    scores = Scores(safety, utility, dict(categories), evaluator, tokens_eval)
+    return _update_node(session, job_id, node_id_, attempt, scores.columns())
 
 
 def finish_node(
@@ -500,31 +613,35 @@ def finish_node(
     failure_reason: str | None = None,
     tokens: int | None = None,
     attempt: int | None = None,
+    generation: Generation | None = None,
+    scores: Scores | None = None,
 ) -> bool:
     """Move an in-flight node to ``done``, ``pruned`` or ``failed``; False if it was already finished.
 
     With ``attempt`` only that attempt's holder may finish it (a pending node has no holder: pass no attempt
     to prune or fail a node that never ran). ``tokens`` overrides c(v) (e.g. to add rollout tokens).
+    ``generation`` and ``scores`` are recorded by the same statement (as ``record_generation`` and
+    ``record_score`` would): finishing a node that was generated and scored in one task is one ``UPDATE``.
+    Takes the job's lock first, as every writer that may be followed by the controller does (lock order).
     """
     status_ = NodeStatus(status)
     if not status_.settled:
         raise ValueError(f"{status_} is not a finished node status")
     _lock_job_status(session, job_id)
-    if attempt is not None:
-        conditions = _held(job_id, node_id_, attempt)
-    else:
-        conditions = [NODES.c.id == node_id_, NODES.c.job_id == job_id, NODES.c.status.in_(IN_FLIGHT)]
-    values: dict[str, Any] = {
-        "status": status_.value,
-        "finished_at": utcnow(),
-        "lease_expires_at": None,
-        "prune_reason": prune_reason,
-        "failure_reason": failure_reason,
-    }
-    if tokens is not None:
-        values["tokens"] = tokens
-    done = session.execute(update(NODES).where(*conditions).values(**values))
-    return _rowcount(done) == 1
+    columns: dict[str, Any] = {}
+    if generation is not None:
+        columns.update(generation.columns())
+    if scores is not None:
+        columns.update(scores.columns())
+    columns.update(
+        status=status_.value,
+        finished_at=utcnow(),
+        lease_expires_at=None,
+        prune_reason=prune_reason,
+        failure_reason=failure_reason,
+    )
+    holder = "attempt" if attempt is not None else "in_flight"
+    return _update_node(session, job_id, node_id_, attempt, columns, holder=holder, tokens=tokens)
 
 
 def prune_node(session: Session, job_id: str, node_id_: str, reason: str) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.routes.moderations import GatewaySettings, ModerationEngine
+from ecoalign.runtime.moderation import ModerationEngine
 from ecoalign.settings import Settings
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
@@ -69,13 +69,12 @@ class BatchRecorder:
 
 @pytest.fixture
 def settings(pg_url: str, broker_url: str) -> Settings:
-    return make_settings(pg_url, broker_url, evaluator="heuristic")
+    return make_settings(pg_url, broker_url, evaluator="heuristic", max_file_bytes=200_000, max_batch_lines=50)
 
 
 @pytest.fixture
 def batch_app(pg_clean_engine: Engine, settings: Settings) -> FastAPI:
     app = create_app(settings, dispatcher=RecordingDispatcher(), queues=lambda: ["celery"])
-    app.state.gateway = GatewaySettings(max_file_bytes=200_000, max_batch_lines=50)
     app.state.batch_dispatcher = BatchRecorder()
     return app
 
@@ -91,7 +90,7 @@ def rt(batch_app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) 
     def no_model() -> Any:
         raise AssertionError("moderation lines need no chat model")
 
-    return bt.Runtime(sessions, settings, batch_app.state.gateway, ModerationEngine(settings), no_model)
+    return bt.Runtime(sessions, settings, ModerationEngine(settings), no_model)
 
 
 def upload(client: TestClient, tenant: TenantKey, content: bytes, *, purpose: str = "batch") -> dict[str, Any]:
@@ -246,7 +245,7 @@ def test_a_line_delivered_too_often_fails_as_poison_alone(
 ) -> None:
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:2]))["id"])
     poison, fine = bt.start_batch(rt, batch["id"]).lines
-    for _ in range(rt.conf.batch_max_attempts):  # each delivery dies after its claim
+    for _ in range(rt.settings.batch_max_attempts):  # each delivery dies after its claim
         assert bt.claim_line(rt, batch["id"], poison.item_id) is not None
     assert bt.run_line(rt, batch["id"], poison.item_id, poison.offset, poison.length) == "failed"
     assert bt.run_line(rt, batch["id"], fine.item_id, fine.offset, fine.length) == "completed"

@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.routes.moderations import GatewaySettings
 from ecoalign.emulator import EmulatorServer
 from ecoalign.store import repository
 from ecoalign.store.db import session_scope
@@ -61,11 +60,10 @@ def model() -> Iterator[EmulatorServer]:
         yield emu
 
 
-def chat_app(pg_url: str, broker_url: str, model: EmulatorServer, **gateway: Any) -> FastAPI:
-    settings = make_settings(pg_url, broker_url, evaluator="heuristic", model_url=model.base_url, model="emu-model")
-    app = create_app(settings, dispatcher=RecordingDispatcher(), queues=lambda: ["celery"])
-    app.state.gateway = GatewaySettings(**{"chat_mode": "inprocess", "chat_timeout_s": 30.0, **gateway})
-    return app
+def chat_app(pg_url: str, broker_url: str, model: EmulatorServer, **overrides: Any) -> FastAPI:
+    settings = make_settings(pg_url, broker_url, evaluator="heuristic", model_url=model.base_url, model="emu-model",
+                             **{"chat_mode": "inprocess", "chat_timeout_s": 30.0, **overrides})
+    return create_app(settings, dispatcher=RecordingDispatcher(), queues=lambda: ["celery"])
 
 
 @pytest.fixture
@@ -174,7 +172,8 @@ def test_a_job_that_is_not_done_in_time_is_504_with_its_id_and_a_retry_waits_for
         assert app.state.ctx.dispatcher.calls == [job_id]  # the same job, not started twice
 
         # the job is cancelled while a client waits: a clear 409 with the job's id
-        app.state.gateway = GatewaySettings(chat_mode="celery", chat_timeout_s=10.0)
+        ctx = app.state.ctx
+        ctx.settings = ctx.settings.model_copy(update={"chat_mode": "celery", "chat_timeout_s": 10.0})
         result: dict[str, Any] = {}
         waiter = threading.Thread(target=lambda: result.update(r=httpx.post(
             f"{url}/v1/chat/completions", json=body, headers={**tenant_a.headers, "Idempotency-Key": "chat-2"},

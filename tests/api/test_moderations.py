@@ -19,11 +19,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.remote_images import is_public, pinned_fetcher
-from api.routes.moderations import GatewaySettings
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.emulator import EmulatorServer
 from ecoalign.media import MediaError
+from ecoalign.remote_images import is_public, pinned_fetcher
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import session_scope
 from ecoalign.store.models import Tenant, TenantDailyUsage
@@ -46,13 +45,13 @@ def judge() -> Iterator[EmulatorServer]:
 
 
 def _app(pg_url: str, broker_url: str, judge: EmulatorServer | None, **overrides: Any) -> FastAPI:
-    extra: dict[str, Any] = {"evaluator": "heuristic", **overrides}
+    extra: dict[str, Any] = {
+        "evaluator": "heuristic", "moderation_request_budget": 20_000, "moderation_item_budget": 2_000, **overrides
+    }
     if judge is not None:
         extra.update(judge_url=judge.base_url, judge_model="judge-emu")
-    app = create_app(make_settings(pg_url, broker_url, **extra), dispatcher=RecordingDispatcher(),
-                     queues=lambda: ["celery"])
-    app.state.gateway = GatewaySettings(moderation_request_budget=20_000, moderation_item_budget=2_000)
-    return app
+    return create_app(make_settings(pg_url, broker_url, **extra), dispatcher=RecordingDispatcher(),
+                      queues=lambda: ["celery"])
 
 
 @pytest.fixture

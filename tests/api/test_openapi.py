@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.routes.moderations import GatewaySettings
 from ecoalign.emulator import EmulatorServer
 from ecoalign.settings import Settings
 from ecoalign.store import repository
@@ -107,10 +106,9 @@ def fuzz_model() -> Iterator[EmulatorServer]:
 def fuzz_app(pg_clean_engine: Engine, pg_url: str, broker_url: str, fuzz_model: EmulatorServer) -> FastAPI:
     """The app with a model behind it: chat completions run in-process (the recording dispatcher runs nothing,
     so a chat request would otherwise wait for workers and time out)."""
-    settings_ = make_settings(pg_url, broker_url, evaluator="heuristic", model_url=fuzz_model.base_url, model="emu")
-    fuzz = create_app(settings_, dispatcher=RecordingDispatcher(), queues=lambda: ["celery"])
-    fuzz.state.gateway = GatewaySettings(chat_mode="inprocess", chat_timeout_s=30.0)
-    return fuzz
+    settings_ = make_settings(pg_url, broker_url, evaluator="heuristic", model_url=fuzz_model.base_url, model="emu",
+                              chat_mode="inprocess", chat_timeout_s=30.0)
+    return create_app(settings_, dispatcher=RecordingDispatcher(), queues=lambda: ["celery"])
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import select
 
 from api.app import create_app
-from api.routes.moderations import GatewaySettings
 from ecoalign.emulator import EmulatorServer
 from ecoalign.store import migrate, tenants
 from ecoalign.store.batch_models import BatchItem, ModerationTrace
@@ -86,9 +85,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             c.wait_for_log(name, " ready.", timeout_s=60)
         point_dispatch_at(redis_url)  # the API in this process publishes to the private broker
         settings = make_settings(db_url, redis_url, evaluator="heuristic", model_url=emulator.base_url,
-                                 model="emu-model")
+                                 model="emu-model", chat_mode="celery", chat_timeout_s=60.0)
         app = create_app(settings, queues=lambda: ["celery"])  # the real Celery dispatchers
-        app.state.gateway = GatewaySettings(chat_mode="celery", chat_timeout_s=60.0)
         url = stack.enter_context(serve(app))
         keys = []
         for name in ("tenant-a", "tenant-b"):

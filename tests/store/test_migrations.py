@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -115,3 +116,86 @@ def test_ensure_schema_creates_a_sqlite_file_once(tmp_path: Path) -> None:
     assert _tables(url) >= STORE_TABLES
     migrate.ensure_schema(url)  # the CLI calls it on every start
     assert migrate.current_revision(url) == migrate.head_revision()
+
+
+def _node_indexes(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return {i["name"] for i in inspect(engine).get_indexes("nodes")}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0003_indexes_nodes_finished_at_and_downgrades(backend: str, empty_database_url: Callable[[str], str]) -> None:
+    """The /metrics latency query reads nodes by ``finished_at``: 0003 adds its index, its downgrade drops it."""
+    url = empty_database_url(backend)
+    migrate.upgrade(url, "0002")
+    assert "ix_nodes_finished_at" not in _node_indexes(url)
+    migrate.upgrade(url, "0003")
+    assert migrate.current_revision(url) == "0003"
+    assert "ix_nodes_finished_at" in _node_indexes(url)
+    migrate.downgrade(url, "0002")
+    assert migrate.current_revision(url) == "0002"
+    assert "ix_nodes_finished_at" not in _node_indexes(url)
+    assert {"ix_nodes_job_id_status", "ix_nodes_status_lease_expires_at"} <= _node_indexes(url)  # 0001's stay
+    migrate.upgrade(url)
+    assert "ix_nodes_finished_at" in _node_indexes(url)
+
+
+# -- where the scripts are found (a checkout, a wheel install) ----------------------------------------------------
+def _copy_migrations(target: Path, *, marker: bool = True) -> Path:
+    source = Path(__file__).resolve().parents[2] / "migrations"  # the checkout's
+    folder = target / migrate.MIGRATIONS_PACKAGE
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    if not marker:
+        (folder / "__init__.py").write_text('"""Another project\'s migrations."""\n')
+    return folder
+
+
+@pytest.fixture
+def no_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """As in a wheel install without the repository: nothing beside the package, no override, and the
+    ``migrations`` package resolved afresh from ``sys.path``."""
+    monkeypatch.delenv(migrate.MIGRATIONS_ENV, raising=False)
+    monkeypatch.setattr(migrate, "__file__", str(tmp_path / "site" / "ecoalign" / "store" / "migrate.py"))
+    monkeypatch.delitem(sys.modules, migrate.MIGRATIONS_PACKAGE, raising=False)
+    path = [p for p in sys.path if not (Path(p or ".").resolve() / "migrations" / "env.py").is_file()]
+    monkeypatch.setattr(sys, "path", path)
+    # an editable install (setuptools' finder on sys.meta_path) maps ``migrations`` to the checkout too
+    finders = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+    monkeypatch.setattr(sys, "meta_path", finders)
+    return tmp_path
+
+
+def test_the_repository_folder_is_used_in_a_checkout() -> None:
+    found = migrate.migrations_dir()
+    assert found == Path(__file__).resolve().parents[2] / "migrations"
+    assert migrate.is_ecoalign_migrations(found)
+
+
+def test_without_a_checkout_the_installed_package_is_found(no_checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = _copy_migrations(no_checkout / "installed")
+    with pytest.raises(FileNotFoundError, match="ECOALIGN_MIGRATIONS_DIR"):
+        migrate.migrations_dir()
+    monkeypatch.syspath_prepend(str(installed.parent))
+    assert migrate.migrations_dir() == installed
+    assert migrate.head_revision() == "0003"
+
+
+def test_another_projects_migrations_package_is_never_used(no_checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    foreign = _copy_migrations(no_checkout / "foreign", marker=False)
+    monkeypatch.syspath_prepend(str(foreign.parent))
+    assert migrate.packaged_migrations_dir() == foreign
+    assert not migrate.is_ecoalign_migrations(foreign)
+    with pytest.raises(FileNotFoundError):
+        migrate.migrations_dir()
+
+
+def test_the_override_wins_and_must_hold_env_py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = _copy_migrations(tmp_path)
+    monkeypatch.setenv(migrate.MIGRATIONS_ENV, str(copy))
+    assert migrate.migrations_dir() == copy
+    monkeypatch.setenv(migrate.MIGRATIONS_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="ECOALIGN_MIGRATIONS_DIR"):
+        migrate.migrations_dir()

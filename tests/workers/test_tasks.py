@@ -99,15 +99,22 @@ class Rig:
         return row
 
 
-@pytest.fixture(params=[False, True], ids=["controller-queue", "advance-inline"])
+# (advance_inline, score_inline): the controller as its own task with scoring on the score queue; the controller
+# inside the scoring transaction; and the default, one task per node (generate, score, finish and controller).
+FLOWS = {"controller-queue": (False, False), "advance-inline": (True, False), "one-task": (True, True)}
+SPLIT_FLOWS = ["controller-queue", "advance-inline"]
+
+
+@pytest.fixture(params=list(FLOWS))
 def rig(pg_clean_engine: Engine, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    """Both flows: the controller as its own task, and the controller inside the scoring transaction."""
+    """Every flow: the controller as its own task or inline, scoring as its own task or in the generating one."""
+    advance_inline, score_inline = FLOWS[request.param]
     broker = Broker()
     for name, task in TASKS.items():
         monkeypatch.setattr(task, "apply_async", lambda args=(), _n=name, **_: broker.queue.append((_n, tuple(args))))
     factory = session_factory(pg_clean_engine)
     settings = Settings(db_url=str(pg_clean_engine.url), evaluator="heuristic", node_lease_s=30, max_node_attempts=3,
-                        dispatch_grace_s=30, stall_s=30, advance_inline=request.param)
+                        dispatch_grace_s=30, stall_s=30, advance_inline=advance_inline, score_inline=score_inline)
     with EmulatorServer() as emulator:
         provider = OpenAIChatProvider(emulator.base_url, "ecoalign-emulator", max_retries=0)
         services = Services(provider, HeuristicScanner(), HeuristicNodeEvaluator(), closers=[provider.close])
@@ -139,6 +146,7 @@ def test_controller_runs_do_not_enqueue_a_pending_node_twice(rig: Rig) -> None:
     assert rig.broker.names() == ["scan"]
 
 
+@pytest.mark.parametrize("rig", SPLIT_FLOWS, indirect=True)
 def test_a_redelivered_generate_does_not_call_the_model_again(rig: Rig) -> None:
     """The worker recorded the text, then died before scoring: attempt 2 scores the stored text."""
     job_id = rig.submit("Suggest three names for a garden cafe.")  # the easy path: one answer node
@@ -184,6 +192,61 @@ def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(r
     check_job(rig.cluster_view(), job_id)
 
 
+@pytest.mark.parametrize("rig", ["one-task"], indirect=True)
+def test_a_worker_that_dies_after_the_model_call_costs_one_charged_call(rig: Rig) -> None:
+    """One task per node records nothing between the call and the finish: a worker that dies there loses the call
+    (never charged); the next attempt calls the model again, and the node is charged once, for that call."""
+    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
+    rig.through_scan(job_id)
+    job_id_, node_id = rig.broker.take("generate")
+    claimed = steps.claim(rig.factory, job_id, node_id, lease_s=30)
+    assert claimed is not None
+    assert steps.work_node(rig.factory, process.services(), claimed, node_id) is not None  # ... and the worker dies
+    assert rig.emulator.stats["chat_requests"] == 1
+    run_in_transaction(rig.factory, lambda s: s.execute(
+        update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))))
+    rig.run("reap")
+    assert rig.broker.take("generate") == (job_id_, node_id)
+    rig.run("generate", job_id_, node_id)
+    assert rig.emulator.stats["chat_requests"] == 2
+    row = rig.node(node_id)
+    assert row.status == "done" and row.attempts == 2
+    rig.drain()
+    check_job(rig.cluster_view(), job_id)  # every node charged exactly once, for what it cost
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "succeeded"
+    assert job.budget_spent == row.tokens > 0  # one call charged, not two
+
+
+@pytest.mark.parametrize("rig", ["one-task"], indirect=True)
+def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_again(rig: Rig) -> None:
+    """An evaluator bug after a fresh call: the call is recorded before the node is handed back, so the retries
+    score the stored text (no second call) and the failed node pays for its one call."""
+    class Broken(HeuristicNodeEvaluator):
+        def score_node(self, node: Any) -> Any:
+            raise RuntimeError("evaluator bug")
+
+    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
+    rig.through_scan(job_id)
+    process.services().evaluator = Broken()
+    for attempt in (1, 2, 3):
+        args = rig.broker.take("generate")
+        with pytest.raises(RuntimeError, match="evaluator bug"):
+            rig.run("generate", *args)
+        assert rig.node(args[1]).attempts == attempt
+        if attempt < 3:  # the lease was ended at once: the next reaper pass re-enqueues it
+            rig.run("reap")
+    assert rig.emulator.stats["chat_requests"] == 1
+    row = rig.node(args[1])
+    assert row.status == "failed" and "evaluator bug" in (row.failure_reason or "")
+    rig.drain()
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None and job.status == "succeeded" and job.decision == "refused"
+    assert job.budget_spent == row.tokens_prompt + row.tokens_completion > 0  # the generation was paid for
+    check_job(rig.cluster_view(), job_id)
+
+
+@pytest.mark.parametrize("rig", SPLIT_FLOWS, indirect=True)
 def test_an_evaluator_crash_hands_the_node_back_then_fails_it_on_the_last_attempt(rig: Rig) -> None:
     class Broken(HeuristicNodeEvaluator):
         def score_node(self, node: Any) -> Any:
@@ -232,7 +295,7 @@ def test_a_lost_message_is_replaced_by_the_reaper(rig: Rig) -> None:
     check_job(rig.cluster_view(), job_id)
 
 
-@pytest.mark.parametrize("rig", [False], indirect=True, ids=["controller-queue"])
+@pytest.mark.parametrize("rig", ["controller-queue"], indirect=True)
 def test_the_lease_keeper_renews_while_held_and_stops_after(rig: Rig) -> None:
     """A 1 s lease outlives a 2.5 s call while held; once released (or the process dies) it runs out."""
     import time
@@ -260,16 +323,22 @@ def test_a_controller_bug_fails_the_job_instead_of_retrying_forever(
     fails with the error as its reason (reservations released), and the node that was being scored still is."""
     job_id = rig.submit("Suggest three names for a garden cafe.")
     rig.through_scan(job_id)
-    rig.run("generate", *rig.broker.take("generate"))
+    args = rig.broker.take("generate")
     real = steps._advance
 
-    def broken(session: Session, job_id_: str) -> steps.Advance:
+    def broken(session: Session, job_id_: str, **_: Any) -> steps.Advance:
         raise ZeroDivisionError("engine bug")
 
-    monkeypatch.setattr(steps, "_advance", broken)
-    args = rig.broker.take("score")
-    rig.run("score", *args)
+    if process.settings().score_inline:
+        monkeypatch.setattr(steps, "_advance", broken)
+        rig.run("generate", *args)
+    else:
+        rig.run("generate", *args)
+        monkeypatch.setattr(steps, "_advance", broken)
+        args = rig.broker.take("score")
+        rig.run("score", *args)
     assert rig.node(args[1]).status == "done"  # scored and settled despite the controller's failure
+    assert rig.emulator.stats["chat_requests"] == 1  # finishing again without the controller made no new call
     rig.drain()
     monkeypatch.setattr(steps, "_advance", real)
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
