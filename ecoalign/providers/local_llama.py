@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import httpx
 
-from ecoalign.providers.base import ProviderUnavailable
+from ecoalign.providers.base import Completion, ProviderUnavailable
 from ecoalign.providers.openai_http import OpenAIChatProvider
 
 log = logging.getLogger(__name__)
@@ -293,9 +293,29 @@ def _stop_shared() -> None:
             _shared = None
 
 
+class LocalChatProvider(OpenAIChatProvider):
+    """The shared local server's client: a failed call says so when the server process itself has died."""
+
+    def __init__(self, server: LlamaServer, **provider_kwargs: Any) -> None:
+        super().__init__(server.base_url, server.model, **provider_kwargs)
+        self.server = server
+
+    def complete(self, messages: list[dict], **kwargs: Any) -> Completion:
+        try:
+            return super().complete(messages, **kwargs)
+        except ProviderUnavailable as exc:
+            proc = self.server._proc
+            if proc is None or proc.poll() is None:
+                raise
+            raise ProviderUnavailable(
+                f"the local model server died (exit code {proc.returncode}; -11 is a segfault: a llama.cpp built "
+                f"with -march=native on a CPU with AMX, see docs/providers.md): {self.server._diagnosis()}"
+            ) from exc
+
+
 def local_provider(**provider_kwargs: Any) -> OpenAIChatProvider:
     """An ``OpenAIChatProvider`` for the shared local server: the offline default when no URL is given."""
     server = shared_local_server()
     provider_kwargs.setdefault("max_concurrency", 1)  # llama_cpp.server runs one generation at a time
     provider_kwargs.setdefault("text_only", True)  # --chat_format gemma reads string contents only
-    return OpenAIChatProvider(server.base_url, server.model, **provider_kwargs)
+    return LocalChatProvider(server, **provider_kwargs)
