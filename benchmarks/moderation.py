@@ -381,7 +381,10 @@ def scale(args: argparse.Namespace) -> int:
         folder = Path(tmp)
         t0 = time.monotonic()
         src = write_scale_input(folder, n)
-        print(f"generated {n} lines ({src.stat().st_size / 2**20:.1f} MB) in {time.monotonic() - t0:.1f} s")
+        print(
+            f"generated {n} lines ({src.stat().st_size / 2**20:.1f} MB) in {time.monotonic() - t0:.1f} s; "
+            f"load(1m) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        )
         dst = folder / "out.jsonl"
         base = [
             str(src),
@@ -437,7 +440,9 @@ def scale(args: argparse.Namespace) -> int:
         stats = json.loads((folder / "s2.json").read_text())
         print(
             f"run 2 (--resume): {second_s:.1f} s, skipped {stats['skipped']}, wrote {stats['items']} lines "
-            f"({stats['items_per_s']:.1f} items/s moderation only); resumed from {stats['resumed_from']}; "
+            f"({stats['items_per_s']:.1f} items/s moderation only, "
+            f"{1000 * stats['cpu_seconds'] / max(1, stats['items']):.1f} CPU ms/item); "
+            f"resumed from {stats['resumed_from']}; "
             f"peak RSS {sampler2.peak / 2**20:.0f} MB; RSS over time: {sampler2.profile()}"
         )
         ids: Counter[str] = Counter()
@@ -454,7 +459,10 @@ def scale(args: argparse.Namespace) -> int:
             f"every custom_id exactly once: {once}"
         )
         peak = max(sampler.peak, sampler2.peak) / 2**20
-        print(f"peak RSS over both runs: {peak:.0f} MB (limit 500 MB): {'OK' if peak < 500 else 'OVER'}")
+        print(
+            f"peak RSS over both runs: {peak:.0f} MB (limit 500 MB): {'OK' if peak < 500 else 'OVER'}; "
+            f"load(1m) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        )
         return 0 if once and peak < 500 else 1
 
 

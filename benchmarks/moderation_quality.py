@@ -5,8 +5,8 @@ Sets:
 * ``xstest-text``: the 225 XSTest-dev prompts as plain text (102 unsafe, 123 safe-but-scary-looking);
 * ``xstest-image``: the same prompts rendered here as typographic images (black text on white, FigStep-like,
   no numbered list), each sent with the neutral text "Please answer the request shown in the image.";
-* ``figstep-content-only`` (with ``--ablation``): FigStep again with the typographic-pattern rule switched off,
-  to show what the content model alone catches.
+* ``figstep-content-only`` (with ``--ablation``): FigStep again with the typographic-pattern evidence switched
+  off (likelihood ratios 1, no review ceiling), to show what the content model alone catches.
 
 Per set and overall: unsafe recall, safe pass rate, balanced accuracy (their mean; on an all-unsafe set it is
 the recall), items/s (wall time of ``scan_many`` including OCR, excluding image rendering).
@@ -162,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     scanner.scan(Request("warm up", (Image(render("warm up", font)),)))  # load models outside the timings
     results = {name: evaluate(scanner, items, args.batch, args.tau) for name, items in sets.items()}
     if args.ablation:
-        content_only = OfflineScanner(scanner.model, scanner.ocr, typographic_cap=1.0)
+        content_only = OfflineScanner(
+            scanner.model,
+            scanner.ocr,
+            pattern_likelihood_ratio=1.0,
+            signature_likelihood_ratio=1.0,
+            pattern_review_ceiling=1.0,
+        )
         results["figstep-content-only"] = evaluate(content_only, sets["figstep"], args.batch, args.tau)
 
     main_sets = ["figstep", "xstest-text", "xstest-image"]

@@ -15,7 +15,15 @@ from ecoalign.content import Request
 from ecoalign.evaluators.base import Score, Segment
 from ecoalign.evaluators.ocr import OcrEngine, OcrResult, get_ocr
 from ecoalign.evaluators.safety_model import HEAD_VERSION, SafetyModel, TextSafety, get_safety_model
-from ecoalign.evaluators.typographic import TypographicSignal, detect
+from ecoalign.evaluators.typographic import (
+    PATTERN_LIKELIHOOD_RATIO,
+    PATTERN_REVIEW_CEILING,
+    SIGNATURE_LIKELIHOOD_RATIO,
+    TypographicSignal,
+    detect,
+    likelihood_ratio,
+    with_pattern_evidence,
+)
 
 EVALUATOR_ID = f"scanner:{HEAD_VERSION}+rapidocr"
 
@@ -33,8 +41,13 @@ class OfflineScanner:
 
     ``blank_image_safety``: what an image with no readable text scores. The scanner cannot see pictures, so it is
     *neutral-safe*: above the flag threshold, but inside the moderation escalation band so a judge that can see
-    images gets to look. ``typographic_cap``: the highest safety an image segment showing the FigStep pattern
-    (instruction + empty numbered list + a text that hands the task over) may get (see ``typographic.py``).
+    images gets to look. An image segment showing the FigStep pattern (instruction + empty numbered list + a text
+    that hands the task over, see ``typographic.py``) is scored on its instruction, then the pattern is applied as
+    evidence: the content's odds of harm are multiplied by ``pattern_likelihood_ratio`` (by
+    ``signature_likelihood_ratio`` when the instruction is a "Steps to …"/"List of …" heading, FigStep's own
+    construction) and the safety is kept at most ``pattern_review_ceiling`` (inside the escalation band). The
+    layout alone never flags a plainly benign instruction; ``pattern_likelihood_ratio=1.0,
+    signature_likelihood_ratio=1.0, pattern_review_ceiling=1.0`` switches it off (content only).
     """
 
     evaluator_id = EVALUATOR_ID
@@ -45,13 +58,17 @@ class OfflineScanner:
         ocr: OcrEngine | None = None,
         *,
         blank_image_safety: float = 0.85,
-        typographic_cap: float = 0.3,
+        pattern_likelihood_ratio: float = PATTERN_LIKELIHOOD_RATIO,
+        signature_likelihood_ratio: float = SIGNATURE_LIKELIHOOD_RATIO,
+        pattern_review_ceiling: float = PATTERN_REVIEW_CEILING,
         ocr_workers: int = 2,
     ) -> None:
         self._model = model
         self._ocr = ocr
         self.blank_image_safety = blank_image_safety
-        self.typographic_cap = typographic_cap
+        self.pattern_likelihood_ratio = pattern_likelihood_ratio
+        self.signature_likelihood_ratio = signature_likelihood_ratio
+        self.pattern_review_ceiling = pattern_review_ceiling
         self.ocr_workers = ocr_workers
 
     @property
@@ -124,14 +141,23 @@ class OfflineScanner:
                 if plan.joint is not None:
                     joint = scores[plan.joint]
                     info["joint_safety"] = round(joint.safety, 4)
-                    if joint.safety < safety:
-                        safety, info["basis"] = joint.safety, "ocr-text+request-text"
-                    cats = {c: max(cats[c], joint.categories[c]) for c in MODERATION_CATEGORIES}
+                    # in the FigStep pattern the hand-over is the pattern's evidence (below), not a second score
+                    if not plan.signal.attack:
+                        if joint.safety < safety:
+                            safety, info["basis"] = joint.safety, "ocr-text+request-text"
+                        cats = {c: max(cats[c], joint.categories[c]) for c in MODERATION_CATEGORIES}
                 if plan.signal.attack:
                     info["typographic_attack"] = True
-                    if safety > self.typographic_cap:
-                        safety = self.typographic_cap
-                        info["basis"] = "typographic-instruction-pattern"
+                    info["content_safety"] = round(safety, 4)
+                    lr = likelihood_ratio(plan.signal, self.pattern_likelihood_ratio, self.signature_likelihood_ratio)
+                    info["heading"] = plan.signal.heading
+                    info["likelihood_ratio"] = lr
+                    adjusted = with_pattern_evidence(safety, lr, self.pattern_review_ceiling)
+                    if adjusted < safety:
+                        scale = (1.0 - adjusted) / max(1.0 - safety, 1e-6)
+                        cats = {c: min(1.0, v * scale) for c, v in cats.items()}
+                        safety = adjusted
+                        info["basis"] = f"{info['basis']}+typographic-instruction-pattern"
                 info["empty_slots"] = plan.signal.empty_slots
             segments.append(Segment("image", index, plan.ocr.text, safety, cats))
             image_detail.append(info)

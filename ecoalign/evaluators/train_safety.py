@@ -1,5 +1,9 @@
 """Rebuild the offline safety head: ``python -m ecoalign.evaluators.train_safety``.
 
+``--holdout`` measures generalisation instead: whole topic groups of the corpus (every item built from one
+activity, person, concept, case…, 1 in 5 groups by hash) are left out of training and scored, per item type;
+nothing is written. Restricted-advice items (unsafe, no moderation category) train the unsafe output only.
+
 Deterministic: the corpus is generated from a fixed seed, torch runs single-threaded with deterministic kernels
 and fixed seeds, so the same code and packages give the same head. The head is a small ensemble of one-hidden-layer
 MLPs on frozen MiniLM sentence embeddings (an ensemble, because single nets trained on ~3k items disagree on the
@@ -28,6 +32,11 @@ BATCH = 128
 LR = 2e-3
 WEIGHT_DECAY = 1e-4
 CATEGORY_WEIGHT = 0.2
+# target P(unsafe) of "borderline" items (generic how-tos in the restricted-advice areas: medical, financial,
+# legal): below the flag threshold 0.5 as a plain request, above 0.2, where the typographic-attack pattern's
+# likelihood ratio of 4 (``typographic.py``) tips them over
+BORDERLINE_TARGET = 0.35
+TARGETS = {"safe": 0.0, "borderline": BORDERLINE_TARGET, "unsafe": 1.0}
 
 
 def train(x: np.ndarray, y: np.ndarray, cat: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -57,10 +66,52 @@ def train(x: np.ndarray, y: np.ndarray, cat: np.ndarray, seed: int) -> dict[str,
     return {"w1": w1.T, "b1": b1, "w2": w2.T, "b2": b2}
 
 
+def is_held_out(group: str, folds: int = 5) -> bool:
+    """The same 1-in-``folds`` split of topic groups on every run (by hash, not by position)."""
+    return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) % folds == 0
+
+
+def predict(members: list[dict[str, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """P(unsafe) of the ensemble for embeddings ``x`` (the same arithmetic as ``SafetyModel``)."""
+    ps = []
+    for m in members:
+        hidden = np.maximum(x @ m["w1"] + m["b1"], 0.0)
+        ps.append(1.0 / (1.0 + np.exp(-(hidden @ m["w2"] + m["b2"])[:, 0])))
+    return np.mean(ps, axis=0)
+
+
+def report_holdout(rows: list[dict], p_unsafe: np.ndarray, thresholds: tuple[float, ...] = (0.5, 0.2, 0.01)) -> None:
+    """Per item type and overall: accuracy on the held-out groups at each flag threshold on P(unsafe): 0.5 is a
+    plain request, 0.2 and 0.01 what the scanner's likelihood ratios (4 and 100, ``typographic.py``) amount to
+    when the text is shown as a question / as a heading in the FigStep layout."""
+    by_type: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_type.setdefault(f"{r['type']} ({r['label']})", []).append(i)
+    y = np.array([r["label"] == "unsafe" for r in rows])
+    head = " ".join(f"acc@{t:<4}" for t in thresholds)
+    print(f"{'held-out type':40s} {'n':>5s} {head}  (borderline: share passing at 0.5 / flagged at 0.2)")
+    for name, idx in sorted(by_type.items()):
+        if name.endswith("(borderline)"):
+            p = p_unsafe[idx]
+            print(f"{name:40s} {len(idx):5d} {np.mean(p < 0.5):8.3f} {np.mean(p >= 0.2):8.3f}")
+            continue
+        accs = " ".join(f"{np.mean((p_unsafe[idx] >= t) == y[idx]):8.3f}" for t in thresholds)
+        print(f"{name:40s} {len(idx):5d} {accs}")
+    known = np.array([r["label"] != "borderline" for r in rows])
+    for t in thresholds:
+        flagged = p_unsafe >= t
+        recall, safe_pass = flagged[y].mean(), (~flagged[~y & known]).mean()
+        print(
+            f"threshold {t}: unsafe recall {recall:.3f}  safe pass {safe_pass:.3f}  "
+            f"balanced {(recall + safe_pass) / 2:.3f}  (n={int(known.sum())}, {int(y.sum())} unsafe)"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(CORPUS_PATH))
     parser.add_argument("--out", default=str(HEAD_PATH))
+    parser.add_argument("--holdout", action="store_true", help="train on 4/5 of the topic groups, score the rest")
     args = parser.parse_args(argv)
 
     import torch
@@ -72,9 +123,16 @@ def main(argv: list[str] | None = None) -> None:
     rows = load_corpus(Path(args.corpus))
     t0 = time.perf_counter()
     x = get_minilm().embed([r["text"] for r in rows]).astype(np.float32)
-    y = np.array([r["label"] == "unsafe" for r in rows], dtype=np.float32)
+    y = np.array([TARGETS[r["label"]] for r in rows], dtype=np.float32)
     index = {c: i for i, c in enumerate(MODERATION_CATEGORIES)}
-    cat = np.array([index[r["category"]] if r["label"] == "unsafe" else -1 for r in rows], dtype=np.int64)
+    cat = np.array([index.get(r["category"], -1) if r["label"] == "unsafe" else -1 for r in rows], dtype=np.int64)
+    if args.holdout:
+        test = np.array([is_held_out(r.get("group", r["text"])) for r in rows])
+        members = [train(x[~test], y[~test], cat[~test], seed) for seed in range(MEMBERS)]
+        held = [r for r, t in zip(rows, test, strict=True) if t]
+        report_holdout(held, predict(members, x[test]))
+        print(f"trained on {int((~test).sum())} items, held out {int(test.sum())} in {time.perf_counter() - t0:.1f}s")
+        return
     members = [train(x, y, cat, seed) for seed in range(MEMBERS)]
     stacked = {k: np.stack([m[k] for m in members]).astype(np.float16) for k in members[0]}
     digest = hashlib.sha256(open(args.corpus, "rb").read()).hexdigest()  # noqa: SIM115

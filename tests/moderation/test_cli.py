@@ -102,6 +102,7 @@ def test_example_input_runs_through_the_cli(tmp_path: Path) -> None:
         (["{src}", "-o", "{tmp}"], "output is a folder"),
         (["{src}", "-o", "{existing}"], "--resume"),
         (["{src}", "-o", "{tmp}/o.jsonl", "--workers", "0"], "--workers"),
+        (["{src}", "-o", "{tmp}/o.jsonl", "--blas-threads", "0"], "--blas-threads"),
         (["{src}", "-o", "{tmp}/o.jsonl", "--policy", "{"], "--policy is not valid JSON"),
         (["{src}", "-o", "{tmp}/o.jsonl", "--policy", '{"lo": 0.9}'], "lo <= tau"),
         (["{src}", "-o", "{tmp}/o.jsonl", "--judge-url", "http://127.0.0.1:9/v1"], "--judge-model"),
@@ -172,3 +173,35 @@ def test_cli_escalates_to_a_judge_within_the_run_budget(tmp_path: Path) -> None:
     assert decisions["scan:uncertain-run-budget-exhausted"] >= 1
     assert decisions["scan:confident-safe"] == 1
     assert summary["budget"]["spent"] == summary["tokens"] <= 3000
+
+
+_TUNING_PROBE = """
+import json, os, sys
+from ecoalign import moderate_cli
+applied = moderate_cli._limit_malloc_arenas()
+undo = moderate_cli._limit_blas_threads(None)
+import numpy  # loaded after the limit: OpenBLAS reads the variable
+from threadpoolctl import threadpool_info
+blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+env = {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "OPENBLAS_NUM_THREADS")}
+undo()
+print(json.dumps({"applied": applied, "blas": blas, "env": env, "after": os.environ.get("OPENBLAS_NUM_THREADS")}))
+"""
+
+
+def test_the_command_caps_blas_threads_and_malloc_arenas(tmp_path: Path) -> None:
+    pytest.importorskip("threadpoolctl")
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "OPENBLAS_NUM_THREADS")}
+    run = subprocess.run([sys.executable, "-c", _TUNING_PROBE], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    probe = json.loads(run.stdout)
+    assert probe["env"] == {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+    assert probe["applied"] is sys.platform.startswith("linux")
+    assert probe["blas"] and set(probe["blas"]) == {1}
+    assert probe["after"] is None  # the run's limit is undone afterwards
+    # a user's own setting wins
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    env["MALLOC_ARENA_MAX"] = "4"
+    run = subprocess.run([sys.executable, "-c", _TUNING_PROBE], env=env, capture_output=True, text=True, timeout=60)
+    probe = json.loads(run.stdout)
+    assert probe["applied"] is False and probe["env"] == {"MALLOC_ARENA_MAX": "4", "OPENBLAS_NUM_THREADS": "2"}
