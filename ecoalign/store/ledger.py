@@ -251,24 +251,13 @@ class _Room:
         if tenant is None:
             return
         assert day is not None
-        row = session.execute(
-            select(TENANTS.c.token_budget_total, TENANTS.c.token_budget_daily, TENANTS.c.tokens_spent,
-                   TENANTS.c.tokens_reserved)
-            .where(TENANTS.c.id == tenant)
-            .with_for_update()
-        ).first()
-        if row is None:
+        counters = _lock_tenant(session, tenant, day)
+        if counters is None:
             raise LedgerError(f"no tenant {tenant}")
-        if row.token_budget_total is not None:
-            self.tenant_total = row.token_budget_total - row.tokens_spent - row.tokens_reserved
-        ensure_daily_row(session, tenant, day)
-        daily = session.execute(
-            select(DAILY.c.spent, DAILY.c.reserved)
-            .where(DAILY.c.tenant_id == tenant, DAILY.c.day == day)
-            .with_for_update()
-        ).one()
-        if row.token_budget_daily is not None:
-            self.tenant_daily = row.token_budget_daily - daily.spent - daily.reserved
+        if counters.budget_total is not None:
+            self.tenant_total = counters.budget_total - counters.spent - counters.reserved
+        if counters.budget_daily is not None:
+            self.tenant_daily = counters.budget_daily - counters.day_spent - counters.day_reserved
 
     def take(self, tokens: int) -> bool:
         rooms = [r for r in (self.job, self.tenant_total, self.tenant_daily) if r is not None]
@@ -411,6 +400,46 @@ def ensure_daily_row(session: Session, tenant_id: str, day: date) -> None:
     )
 
 
+def _tenant_charge(charge: int, tenant: TenantCounters, held: int, day_held: int) -> int:
+    """``charge`` capped by what the tenant's total and daily budgets allow once ``held`` is released."""
+    if tenant.budget_total is not None:
+        charge = min(charge, tenant.budget_total - tenant.spent - (tenant.reserved - held))
+    if tenant.budget_daily is not None:
+        charge = min(charge, tenant.budget_daily - tenant.day_spent - (tenant.day_reserved - day_held))
+    return charge
+
+
+class TenantCounters(NamedTuple):
+    """A tenant's budgets and counters, and its day's, as locked by ``_lock_tenant``."""
+
+    budget_total: int | None
+    budget_daily: int | None
+    spent: int
+    reserved: int
+    day_spent: int
+    day_reserved: int
+
+
+def _lock_tenant(session: Session, tenant_id: str, day: date) -> TenantCounters | None:
+    """Lock the tenant's row, then its day's row (created if missing), and read both; None for no such tenant."""
+    row = session.execute(
+        select(TENANTS.c.token_budget_total, TENANTS.c.token_budget_daily, TENANTS.c.tokens_spent,
+               TENANTS.c.tokens_reserved)
+        .where(TENANTS.c.id == tenant_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    ensure_daily_row(session, tenant_id, day)
+    daily = session.execute(
+        select(DAILY.c.spent, DAILY.c.reserved)
+        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
+        .with_for_update()
+    ).one()
+    return TenantCounters(row.token_budget_total, row.token_budget_daily, int(row.tokens_spent),
+                          int(row.tokens_reserved), int(daily.spent), int(daily.reserved))
+
+
 # -- settle -----------------------------------------------------------------------------------------------------
 def settle(
     session: Session,
@@ -454,28 +483,10 @@ def settle(
     budget_day: date | None = entry.budget_day
     if tenant_id is not None:
         assert budget_day is not None
-        tenant = session.execute(
-            select(
-                TENANTS.c.token_budget_total,
-                TENANTS.c.token_budget_daily,
-                TENANTS.c.tokens_spent,
-                TENANTS.c.tokens_reserved,
-            )
-            .where(TENANTS.c.id == tenant_id)
-            .with_for_update()
-        ).first()
+        tenant = _lock_tenant(session, tenant_id, budget_day)
         if tenant is None:
             raise LedgerError(f"no tenant {tenant_id}")
-        if tenant.token_budget_total is not None:
-            charge = min(charge, tenant.token_budget_total - tenant.tokens_spent - (tenant.tokens_reserved - held))
-        ensure_daily_row(session, tenant_id, budget_day)
-        daily = session.execute(
-            select(DAILY.c.spent, DAILY.c.reserved)
-            .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == budget_day)
-            .with_for_update()
-        ).one()
-        if tenant.token_budget_daily is not None:
-            charge = min(charge, tenant.token_budget_daily - daily.spent - (daily.reserved - held))
+        charge = _tenant_charge(charge, tenant, held, held)
     charge = max(int(charge), 0)
 
     moved = session.execute(
@@ -659,32 +670,12 @@ def settle_tenant(session: Session, tenant_id: str, day: date, held: int, used: 
     """
     if held < 0 or used < 0:
         raise ValueError("held and used must be >= 0")
-    tenant = session.execute(
-        select(
-            TENANTS.c.token_budget_total,
-            TENANTS.c.token_budget_daily,
-            TENANTS.c.tokens_spent,
-            TENANTS.c.tokens_reserved,
-        )
-        .where(TENANTS.c.id == tenant_id)
-        .with_for_update()
-    ).first()
+    tenant = _lock_tenant(session, tenant_id, day)
     if tenant is None:
         return 0
-    held = min(held, int(tenant.tokens_reserved))
-    charge = used
-    if tenant.token_budget_total is not None:
-        charge = min(charge, tenant.token_budget_total - tenant.tokens_spent - (tenant.tokens_reserved - held))
-    ensure_daily_row(session, tenant_id, day)
-    daily = session.execute(
-        select(DAILY.c.spent, DAILY.c.reserved)
-        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
-        .with_for_update()
-    ).one()
-    day_held = min(held, int(daily.reserved))
-    if tenant.token_budget_daily is not None:
-        charge = min(charge, tenant.token_budget_daily - daily.spent - (daily.reserved - day_held))
-    charge = max(int(charge), 0)
+    held = min(held, tenant.reserved)
+    day_held = min(held, tenant.day_reserved)
+    charge = max(_tenant_charge(used, tenant, held, day_held), 0)
     session.execute(
         update(TENANTS)
         .where(TENANTS.c.id == tenant_id)
