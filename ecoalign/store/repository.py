@@ -5,10 +5,13 @@ so a redelivered task, a worker whose lease expired, or a second controller chan
 the return value. None of them commits: the caller owns the transaction.
 
 Lock order (Postgres; on SQLite ``BEGIN IMMEDIATE`` already serialises writers): **jobs → nodes/edges →
-ledger_entries → tenants → tenant_daily_usage**. Every function here that writes locks the job row first, as the
-ledger does, so any mix of these calls in one transaction cannot deadlock with another such mix; and because
-writers of one job queue on its row, "finish a node, then count the job's in-flight nodes" in one transaction
-lets exactly one of several concurrent finishers see zero (fan-in counted in the database).
+ledger_entries → tenants → tenant_daily_usage**. Every function here that writes and may share a transaction with
+another locks the job row first (once per transaction: ``ledger.LockedJob``), as the ledger does, so any mix of
+these calls in one transaction cannot deadlock with another such mix; and because writers of one job queue on its
+row, "finish a node, then count the job's in-flight nodes" in one transaction lets exactly one of several
+concurrent finishers see zero (fan-in counted in the database). ``claim_node``, ``renew_lease``,
+``record_generation`` and ``record_score`` change one node row alone under its own conditions and take no job
+lock: a caller that runs them in a transaction with other writes takes the job's lock first.
 Never keep a transaction open across a model call.
 """
 
