@@ -325,18 +325,23 @@ def insert_nodes(
     return [p.node.id for p in planned if p.node.id in new_ids]
 
 
+_KINDS = {kind.value: kind for kind in NodeKind}
+_STATUSES = {status.value: status for status in NodeStatus}
+
+
 def _to_graph_node(row: NodeRow, parents: tuple[str, ...]) -> Node:
+    """A stored row as the engine's ``Node`` (runs for every node of every graph read: kept lean)."""
     return Node(
         id=row.id,
-        kind=NodeKind(row.kind),
+        kind=_KINDS[row.kind],
         parents=parents,
         depth=row.depth,
-        status=NodeStatus(row.status),
+        status=_STATUSES[row.status],
         ordinal=row.ordinal,
         text=row.text,
         safety=row.safety,
         utility=row.utility,
-        categories={str(k): float(v) for k, v in (row.categories or {}).items()},
+        categories=row.categories or {},  # a fresh dict from the JSON column, str -> float as it was written
         tokens=row.tokens,
         est_tokens=row.est_tokens,
         model=row.model,
