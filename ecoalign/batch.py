@@ -20,12 +20,9 @@ half-written last line) and skips them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -39,12 +36,11 @@ from typing import Any, BinaryIO
 
 from ecoalign.content import Image, Request
 from ecoalign.evaluators.base import Scanner, Score
-from ecoalign.media import MediaError, check_image_bytes, load_image_path
+from ecoalign.media import MediaError, load_image_path, load_image_url
 from ecoalign.moderation import ModerationResult, Moderator, RunBudget, moderation_response
 
 MODERATIONS_URL = "/v1/moderations"
 DEFAULT_MAX_LINE_BYTES = 128 * 1024 * 1024
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*(?P<b64>;base64)?,(?P<data>.*)$", re.S)
 
 
 class RunError(Exception):
@@ -265,37 +261,19 @@ def _request(text: str, images: list[Image], options: ParseOptions) -> Request:
 
 def _load_image(ref: str, where: str, options: ParseOptions, *, allow_path: bool) -> Image:
     try:
-        if ref.startswith("data:"):
-            return _decode_data_url(ref, where, options.max_image_bytes)
-        if ref.startswith(("http://", "https://")):
-            if options.remote_fetch is None:
-                raise _Bad(
-                    "remote_images_disabled",
-                    f"{where}: remote image URLs are disabled (enable with --allow-remote-images)",
-                )
-            return options.remote_fetch(ref)
-        if not allow_path:
-            raise _Bad("invalid_image", f"{where}: image_url must be a data: URL or an http(s) URL")
+        if ref.startswith(("http://", "https://")) and options.remote_fetch is None:
+            raise _Bad(
+                "remote_images_disabled",
+                f"{where}: remote image URLs are disabled (enable with --allow-remote-images)",
+            )
+        if not allow_path or ref.startswith(("data:", "http://", "https://")):
+            return load_image_url(ref, options.max_image_bytes, options.remote_fetch)
         path = options.base_dir / ref
         if not path.is_file():
             raise _Bad("image_not_found", f"{where}: image file not found: {ref}")
         return load_image_path(path, options.max_image_bytes)
     except MediaError as exc:
-        raise _Bad("image_too_large" if exc.too_large else "invalid_image", f"{where}: {exc}") from None
-
-
-def _decode_data_url(url: str, where: str, max_bytes: int) -> Image:
-    match = _DATA_URL.match(url)
-    if not match or not match.group("b64"):
-        raise _Bad("invalid_image", f"{where}: a data URL must look like data:image/png;base64,<data>")
-    payload = match.group("data")
-    if len(payload) * 3 // 4 > max_bytes + 3:
-        raise _Bad("image_too_large", f"{where}: the data URL decodes to over {max_bytes} bytes")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise _Bad("invalid_base64", f"{where}: the data URL is not valid base64") from None
-    return check_image_bytes(data, "data-url", max_bytes)
+        raise _Bad(exc.code, f"{where}: {exc}") from None
 
 
 def task_input(task: Task) -> Any:

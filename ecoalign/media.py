@@ -9,6 +9,7 @@ import base64
 import binascii
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -30,11 +31,16 @@ _DATA_URL = re.compile(
 
 
 class MediaError(ValueError):
-    """An image cannot be used; the message says which and why, in one line."""
+    """An image cannot be used; the message says which and why, in one line.
 
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
+    ``code`` names the kind for error lines and API errors: ``image_too_large``, ``invalid_base64``,
+    ``remote_images_disabled`` or ``invalid_image``.
+    """
+
+    def __init__(self, message: str, *, too_large: bool = False, code: str | None = None) -> None:
         super().__init__(message)
         self.too_large = too_large
+        self.code = code or ("image_too_large" if too_large else "invalid_image")
 
 
 def check_image_bytes(data: bytes, source: str, max_bytes: int) -> Image:
@@ -81,5 +87,18 @@ def decode_data_url(url: str, max_bytes: int) -> Image:
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise MediaError("image data URL has invalid base64") from None
+        raise MediaError("image data URL has invalid base64", code="invalid_base64") from None
     return check_image_bytes(data, "data-url", max_bytes)
+
+
+def load_image_url(url: str, max_bytes: int, remote_fetch: Callable[[str], Image] | None) -> Image:
+    """An ``image_url``: a data: URL, or an http(s) URL through ``remote_fetch`` (None: remote images are off)."""
+    if url.startswith("data:"):
+        return decode_data_url(url, max_bytes)
+    if url.startswith(("http://", "https://")):
+        if remote_fetch is None:
+            raise MediaError(
+                "remote image URLs are disabled (set ECOALIGN_ALLOW_REMOTE_IMAGES=true)", code="remote_images_disabled"
+            )
+        return remote_fetch(url)
+    raise MediaError("image_url must be a data: URL or an http(s) URL")

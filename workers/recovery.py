@@ -37,8 +37,9 @@ class NodeRef:
 
 
 def _lock_active_job(session: Session, job_id: str) -> bool:
-    status = session.execute(select(JOBS.c.status).where(JOBS.c.id == job_id).with_for_update()).scalar_one_or_none()
-    return status in ACTIVE_JOB_STATUSES
+    """Lock the job row (once per transaction, shared with the repository and ledger calls that follow)."""
+    job = ledger.lock_job_row(session, job_id)
+    return job is not None and job.status in ACTIVE_JOB_STATUSES
 
 
 def mark_dispatched(

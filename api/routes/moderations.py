@@ -29,7 +29,7 @@ from api.routes.jobs import _401, _422, _503
 from api.schemas import ErrorOut, ImagePart, Text, TextPart, _In
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Image, Request
-from ecoalign.media import MediaError, decode_data_url
+from ecoalign.media import MediaError, load_image_url
 from ecoalign.moderation import ModerationPolicy
 from ecoalign.runtime.moderation import ModerationEngine, TenantRunBudget, store_traces, traced
 from ecoalign.settings import Settings
@@ -196,13 +196,7 @@ def _text_request(text: str, settings: Settings, loc: list[str | int]) -> Reques
 def load_image(url: str, max_bytes: int, remote_fetch: Any, loc: list[str | int]) -> Image:
     """A data: URL, or an http(s) URL when remote images are on; 413 if too large, else 422 naming ``loc``."""
     try:
-        if url.startswith("data:"):
-            return decode_data_url(url, max_bytes)
-        if url.startswith(("http://", "https://")):
-            if remote_fetch is None:
-                raise MediaError("remote image URLs are disabled (set ECOALIGN_ALLOW_REMOTE_IMAGES=true)")
-            return cast(Image, remote_fetch(url))
-        raise MediaError("image_url must be a data: URL or an http(s) URL")
+        return load_image_url(url, max_bytes, remote_fetch)
     except MediaError as exc:
         if exc.too_large:
             raise ApiError(413, "payload_too_large", str(exc), loc=loc) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecoalign.content import Image, Request
-from ecoalign.media import MediaError, decode_data_url
+from ecoalign.media import MediaError, load_image_url
 
 
 class RequestError(ValueError):
@@ -74,12 +74,6 @@ def request_from_messages(
 
 def _load_image(url: str, where: str, max_bytes: int, remote_fetch: Any) -> Image:
     try:
-        if url.startswith("data:"):
-            return decode_data_url(url, max_bytes)
-        if url.startswith(("http://", "https://")):
-            if remote_fetch is None:
-                raise MediaError("remote image URLs are disabled (set ECOALIGN_ALLOW_REMOTE_IMAGES=true)")
-            return remote_fetch(url)
-        raise MediaError("image_url must be a data: URL or an http(s) URL")
+        return load_image_url(url, max_bytes, remote_fetch)
     except MediaError as exc:
         raise RequestError(f"{where}: {exc}", field=where, too_large=exc.too_large) from None

@@ -94,7 +94,7 @@ class LockedJob:
         return self.total - self.spent - self.reserved
 
 
-LOCKED_JOBS = "ecoalign.locked_jobs"
+_LOCKED_JOBS = "ecoalign.locked_jobs"
 
 # The hot path's statements, built once (building one costs several times what executing a built one does).
 _LOCK_JOB = (
@@ -141,31 +141,30 @@ _HOLD_JOB = (
 )
 
 
+def held_job_row(session: Session, job_id: str) -> LockedJob | None:
+    """The job row as this transaction locked it, or None if it has not locked it (takes no lock)."""
+    held: dict[str, LockedJob] | None = session.info.get(_LOCKED_JOBS)
+    return held.get(job_id) if held is not None else None
+
+
 def lock_job_row(session: Session, job_id: str) -> LockedJob | None:
     """Lock the job row (first in the lock order) once per transaction; None if there is no such job."""
-    held: dict[str, LockedJob] | None = session.info.get(LOCKED_JOBS)
-    if held is not None and job_id in held:
-        return held[job_id]
+    job = held_job_row(session, job_id)
+    if job is not None:
+        return job
     row = session.execute(_LOCK_JOB, {"job_id": job_id}).first()
     if row is None:
         return None
     job = LockedJob(job_id, str(row.status), int(row.budget_total), int(row.budget_spent),
                     int(row.budget_reserved), row.tenant_id)
-    session.info.setdefault(LOCKED_JOBS, {})[job_id] = job
+    session.info.setdefault(_LOCKED_JOBS, {})[job_id] = job
     return job
-
-
-def forget_job_row(session: Session, job_id: str) -> None:
-    """Drop the record (a caller that changed the row by other means reads it afresh next time)."""
-    held: dict[str, LockedJob] | None = session.info.get(LOCKED_JOBS)
-    if held is not None:
-        held.pop(job_id, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_locks(session: Session, _transaction: Any) -> None:
     """A lock lives as long as its transaction (and a savepoint rolled back may release it: forget those too)."""
-    session.info.pop(LOCKED_JOBS, None)
+    session.info.pop(_LOCKED_JOBS, None)
 
 
 def _lock_job(session: Session, job_id: str) -> LockedJob:
@@ -642,9 +641,8 @@ def release_all(session: Session, job_id: str) -> int:
 def snapshot(session: Session, job_id: str) -> BudgetSnapshot:
     """The job's ``(total, spent, reserved)``: as this transaction holds them if it locked the job, else as
     committed (no lock)."""
-    held: dict[str, LockedJob] | None = session.info.get(LOCKED_JOBS)
-    if held is not None and job_id in held:
-        job = held[job_id]
+    job = held_job_row(session, job_id)
+    if job is not None:
         return BudgetSnapshot(job.total, job.spent, job.reserved)
     row = session.execute(
         select(JOBS.c.budget_total, JOBS.c.budget_spent, JOBS.c.budget_reserved).where(JOBS.c.id == job_id)

@@ -84,7 +84,7 @@ def _lock_job_status(session: Session, job_id: str) -> str:
 
 
 def _set_locked_status(session: Session, job_id: str, status: str) -> None:
-    job = session.info.get(ledger.LOCKED_JOBS, {}).get(job_id)
+    job = ledger.held_job_row(session, job_id)
     if job is not None:
         job.status = status
 
