@@ -22,11 +22,10 @@ from starlette.routing import BaseRoute, Match
 
 from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.engine.policy import PolicyError
-from ecoalign.runtime.requests import RequestError
+from ecoalign.runtime.requests import RequestError, field_loc
 
 log = logging.getLogger(__name__)
 
-_INDEXED = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _POLICY_FIELD = re.compile(r"policy\.(\w+)")
 
 
@@ -53,14 +52,6 @@ class ApiError(Exception):
 def not_found(what: str = "job") -> ApiError:
     # Same answer for "does not exist" and "belongs to another tenant": ids are not disclosed.
     return ApiError(404, "not_found", f"no such {what}")
-
-
-def field_loc(field: str) -> list[str | int]:
-    """``"messages[0].content[1]"`` → ``["body", "messages", 0, "content", 1]``."""
-    loc: list[str | int] = ["body"]
-    for name, index in _INDEXED.findall(field):
-        loc.append(int(index) if index else name)
-    return loc
 
 
 def validation_response(issues: list[dict[str, Any]]) -> JSONResponse:

@@ -70,7 +70,7 @@ class ParseOptions:
         remote = settings.allow_remote_images if allow_remote is None else allow_remote
         fetch = None
         if remote:
-            from api.remote_images import pinned_fetcher  # SSRF-guarded: public addresses only, pinned, capped
+            from ecoalign.remote_images import pinned_fetcher  # SSRF-guarded: public addresses only, pinned, capped
 
             fetch = pinned_fetcher(settings.max_image_bytes)
         return cls(

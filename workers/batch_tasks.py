@@ -408,11 +408,11 @@ def moderation_line(rt: Runtime, claimed: Claimed, raw: bytes) -> LineOutcome:
 
 def chat_line(rt: Runtime, claimed: Claimed, raw: bytes, *, wait_s: float) -> LineOutcome:
     """A ``/v1/chat/completions`` line: an EcoAlign job run in-process, answered as a ``chat.completion``."""
-    from api.errors import ApiError, FieldError
-    from api.routes.chat import ChatCompletionCreate, parse_chat
+    from ecoalign.chat_schema import ChatCompletionCreate, parse_chat
     from ecoalign.runtime import submission
     from ecoalign.runtime.completions import job_error, render_completion
     from ecoalign.runtime.inprocess import StuckJob, run_job
+    from ecoalign.runtime.requests import RequestError, field_loc
     from ecoalign.store import repository
 
     header = _header(rt, claimed, raw)
@@ -431,10 +431,10 @@ def chat_line(rt: Runtime, claimed: Claimed, raw: bytes, *, wait_s: float) -> Li
     except ValidationError as exc:
         issues = "; ".join(f"body.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
         return _error(claimed, "invalid_request", issues)
-    except FieldError as exc:
-        return _error(claimed, "invalid_request", f"{'.'.join(map(str, exc.loc))}: {exc.msg}")
-    except ApiError as exc:
-        return _error(claimed, exc.code, exc.detail)
+    except RequestError as exc:  # as the API's 413 / 422: the code, or the field's location and the message
+        if exc.too_large:
+            return _error(claimed, "payload_too_large", str(exc))
+        return _error(claimed, "invalid_request", f"{'.'.join(map(str, field_loc(exc.field)))}: {exc}")
     tenant_id, key = claimed.tenant_id or "", f"batch-line:{claimed.item_id}"
     try:
         view, _ = run_in_transaction(

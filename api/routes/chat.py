@@ -32,19 +32,18 @@ from fastapi import APIRouter, Depends, FastAPI, Header
 from fastapi import Request as HttpRequest
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
-from api.errors import ApiError, FieldError, field_loc
+from api.errors import ApiError, from_request_error
 from api.routes.jobs import _401, _422, _503, dispatch_job, submit_for
-from api.schemas import MAX_BUDGET, MAX_MESSAGES, MAX_PARTS, MAX_TOKENS_FIELD, ContentPart, ErrorOut, NonBlank, PolicyIn
-from api.schemas import Text as StoredText
+from api.schemas import ErrorOut
+from ecoalign.chat_schema import ChatCompletionCreate, parse_chat
 from ecoalign.content import Request as AlignRequest
-from ecoalign.engine.policy import Policy, PolicyError
-from ecoalign.engine.strategies import STRATEGIES
+from ecoalign.engine.policy import Policy
 from ecoalign.runtime.completions import job_error, render_completion
-from ecoalign.runtime.requests import RequestError, request_from_messages
+from ecoalign.runtime.requests import RequestError
 from ecoalign.settings import Settings
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
@@ -57,108 +56,12 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStat
 
 
 # -- request ----------------------------------------------------------------------------------------------------
-class _Body(BaseModel):
-    """OpenAI request bodies: unknown fields are an error (named in the 422); strict types (an int is accepted
-    where a float is expected, as JSON has one number type, but never a bool or a string)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
-
-
-class ChatCompletionMessage(_Body):
-    """One chat message. ``system`` and ``developer`` turns are accepted and not sent to the model (ecoalign
-    prompts it with its own system prompt, so a client cannot switch the alignment off)."""
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: NonBlank | Annotated[list[ContentPart], Field(min_length=1, max_length=MAX_PARTS)]
-    name: StoredText | None = Field(None, max_length=64)
-
-
-class ChatPolicyIn(PolicyIn):
-    """The job's policy (as in ``POST /v1/jobs``); ``budget`` defaults to the server's ``ECOALIGN_CHAT_BUDGET``."""
-
-    budget: int | None = Field(None, ge=0, le=MAX_BUDGET, description="B: tokens for the whole search")  # type: ignore[assignment]
-
-
-class ChatOptions(_Body):
-    """ecoalign's extension (send it with the SDK's ``extra_body={"ecoalign": {...}}``)."""
-
-    policy: ChatPolicyIn | None = None
-    strategy: str = Field("ecoalign", json_schema_extra={"enum": list(STRATEGIES)})
-
-    @field_validator("strategy")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}")
-        return value
-
-
-class ChatCompletionCreate(_Body):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"model": "ecoalign", "messages": [{"role": "user", "content": "How do I bake bread?"}]}]
-        }
-    )
-
-    model: str = Field(min_length=1, max_length=200, description="echoed back; the server's model answers")
-    messages: list[ChatCompletionMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_FIELD, description="cap of the answer's tokens")
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_FIELD, description="same as max_tokens")
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, ge=0.0, le=1.0, description="accepted, not used")
-    n: int | None = Field(None, ge=1, le=1, description="only 1")
-    stream: bool | None = Field(None, description="only false: streaming is not supported")
-    stop: StoredText | list[StoredText] | None = Field(None, description="accepted, not used")
-    seed: int | None = Field(None, description="accepted, not used (node seeds are derived from node ids)")
-    user: StoredText | None = Field(None, max_length=256)
-    metadata: dict[str, StoredText] | None = Field(None, max_length=16)
-    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="accepted, not used")
-    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="accepted, not used")
-    ecoalign: ChatOptions | None = None
-
-    @field_validator("stream")
-    @classmethod
-    def _no_streaming(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("streaming is not supported: leave stream unset or false")
-        return value
-
-
-def parse_chat(body: ChatCompletionCreate, settings: Settings, remote_fetch: Any) -> tuple[AlignRequest, Policy, str]:
-    """The job's request, policy and strategy; ``FieldError`` (422) / ``ApiError`` (413) naming the field."""
-    messages = []
-    for m in body.messages:
-        message = m.model_dump(exclude_none=True)
-        if message["role"] == "developer":
-            message["role"] = "system"
-        messages.append(message)
+def _parse(body: ChatCompletionCreate, settings: Settings, remote_fetch: Any) -> tuple[AlignRequest, Policy, str]:
+    """``parse_chat`` with its ``RequestError`` as the API's 422 (``FieldError``) or 413 (``ApiError``)."""
     try:
-        request = request_from_messages(
-            messages,
-            max_image_bytes=settings.max_image_bytes,
-            max_images=settings.max_images,
-            max_text_chars=settings.max_text_chars,
-            remote_fetch=remote_fetch,
-        )
+        return parse_chat(body, settings, remote_fetch)
     except RequestError as exc:
-        if exc.too_large:
-            raise ApiError(413, "payload_too_large", str(exc), loc=field_loc(exc.field)) from None
-        raise FieldError(field_loc(exc.field), str(exc)) from None
-    options = body.ecoalign or ChatOptions()
-    policy_in = options.policy or ChatPolicyIn()
-    values = policy_in.model_dump()
-    if values["budget"] is None:
-        values["budget"] = settings.chat_budget
-    cap = body.max_completion_tokens or body.max_tokens
-    if cap is not None and "answer_tokens" not in policy_in.model_fields_set:
-        values["answer_tokens"] = cap
-    if body.temperature is not None and "temperature" not in policy_in.model_fields_set:
-        values["temperature"] = body.temperature
-    try:
-        policy = Policy.from_dict(values)
-    except (PolicyError, TypeError) as exc:
-        raise FieldError(["body", "ecoalign", "policy"], str(exc)) from None
-    return request, policy, options.strategy
+        raise from_request_error(exc) from None
 
 
 # -- response ---------------------------------------------------------------------------------------------------
@@ -306,7 +209,7 @@ async def create_chat_completion(
     ] = None,
 ) -> Any:
     settings = ctx.settings
-    request, policy, strategy = await run_in_threadpool(parse_chat, body, settings, ctx.remote_fetch)
+    request, policy, strategy = await run_in_threadpool(_parse, body, settings, ctx.remote_fetch)
     view, created = await run_in_threadpool(
         run_in_transaction,
         ctx.sessions,

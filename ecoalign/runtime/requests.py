@@ -6,6 +6,7 @@ received, what the store keeps and what a model is sent are the same shape.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ecoalign.content import Image, Request
@@ -19,6 +20,18 @@ class RequestError(ValueError):
         super().__init__(message)
         self.field = field
         self.too_large = too_large
+
+
+_INDEXED = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def field_loc(field: str) -> list[str | int]:
+    """A ``RequestError.field`` as a location in the request body: ``"messages[0].content[1]"`` →
+    ``["body", "messages", 0, "content", 1]``."""
+    loc: list[str | int] = ["body"]
+    for name, index in _INDEXED.findall(field):
+        loc.append(int(index) if index else name)
+    return loc
 
 
 def request_to_messages(request: Request) -> list[dict[str, Any]]:
