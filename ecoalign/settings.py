@@ -52,7 +52,11 @@ class Settings(BaseSettings):
         "scoring to the score queue, for evaluators that need hosts of their own (an LLM judge, a GPU scorer)",
     )
     db_pool_size: int = 10
-    db_pre_ping: bool = Field(True, description="test each pooled connection before use (one round trip each time)")
+    db_pre_ping: bool = Field(
+        False,
+        description="workers: test each pooled connection before use (one round trip per transaction); off, a "
+        "transaction that finds its connection dead is retried on a new one",
+    )
     db_pgbouncer: bool = Field(False, description="behind PgBouncer in transaction mode: no prepared statements")
     db_max_overflow: int = 20
     # -- the OpenAI-compatible surface (api/routes: moderations, files, batches, chat; workers/batch_tasks.py)

@@ -332,12 +332,12 @@ def claim(
     """
 
     def _claim(session: Session) -> Claim | None:
-        attempt = repository.claim_node(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
-        if attempt is None:
+        claimed = reads.claim_lineage(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
+        if claimed is None:
             return None
         spec = cached_job_spec(session, job_id)
         assert spec is not None
-        return Claim(spec, reads.load_lineage(session, job_id, node_id), attempt)
+        return Claim(spec, claimed[1], claimed[0])
 
     return run_in_transaction(factory, _claim)
 

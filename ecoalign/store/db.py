@@ -115,9 +115,13 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """A transient conflict: Postgres deadlock/serialization failure, or SQLite busy/locked after the timeout."""
+    """A transient fault: Postgres deadlock/serialization failure, SQLite busy/locked after the timeout, or a pooled
+    connection found dead (the server restarted or dropped it: the pool has discarded it and its elders, so the
+    next attempt connects afresh; this is what lets workers run without a ping before every transaction)."""
     if not isinstance(exc, DBAPIError):
         return False
+    if exc.connection_invalidated:
+        return True
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate in _RETRYABLE_SQLSTATES:

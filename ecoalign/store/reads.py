@@ -13,13 +13,15 @@ it sees one snapshot: a consistent graph without any isolation level above READ 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from ecoalign.engine.graph import GraphError, ThoughtGraph
-from ecoalign.store.models import Edge, NodeRow
+from ecoalign.engine.graph import GraphError, NodeStatus, ThoughtGraph
+from ecoalign.store import repository
+from ecoalign.store.models import ACTIVE_JOB_STATUSES, Edge, NodeRow
 from ecoalign.store.repository import _to_graph_node
 
 NODES = cast(Table, NodeRow.__table__)
@@ -85,6 +87,72 @@ def _lineage_statement() -> Any:
 
 
 _LINEAGE = _lineage_statement()
+
+
+def _claim_with_lineage_statement() -> Any:
+    """Postgres: the claim (``repository.claim_statement``: same conditions) as a data-modifying CTE, and the
+    lineage read joined to its result: one round trip, and no rows at all when the claim misses. The read sees the
+    snapshot from before the update (the claimed node still pending); ``claim_lineage`` corrects the status.
+
+    Written as SQL: SQLAlchemy (2.1) cannot cache a select over an ``UPDATE`` CTE with literal values."""
+    active = ", ".join(f"'{status}'" for status in ACTIVE_JOB_STATUSES)
+    columns = ", ".join(f"nodes.{column.name}" for column in GRAPH_COLUMNS)
+    order = ", ".join(f"nodes.{column.name}" for column in _ORDER)
+    return text(
+        f"""
+        WITH RECURSIVE claimed AS (
+            UPDATE nodes SET status = 'running', attempts = nodes.attempts + 1, lease_expires_at = :b_lease,
+                started_at = coalesce(nodes.started_at, :b_now)
+            WHERE nodes.id = :b_node AND nodes.job_id = :b_job
+                AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = :b_job AND jobs.status IN ({active}))
+                AND (nodes.status = 'pending' OR (nodes.status = 'running' AND nodes.lease_expires_at < :b_now))
+                AND nodes.attempts < :b_cap
+            RETURNING nodes.attempts
+        ), ancestors(id) AS (
+            SELECT CAST(:b_node AS VARCHAR)
+            UNION SELECT edges.parent_id FROM edges JOIN ancestors ON edges.child_id = ancestors.id
+        )
+        SELECT {columns}, edges.parent_id AS parent, claimed.attempts AS claimed_attempt
+        FROM nodes LEFT OUTER JOIN edges ON edges.child_id = nodes.id JOIN claimed ON true
+        WHERE nodes.job_id = :b_job AND nodes.id IN (SELECT id FROM ancestors)
+        ORDER BY {order}
+        """
+    ).bindparams(
+        bindparam("b_now", type_=NODES.c.started_at.type),
+        bindparam("b_lease", type_=NODES.c.lease_expires_at.type),
+    )
+
+
+_CLAIM_WITH_LINEAGE = _claim_with_lineage_statement()
+_NO_CAP = 2**31 - 1
+
+
+def claim_lineage(
+    session: Session,
+    job_id: str,
+    node_id: str,
+    *,
+    lease_seconds: float,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
+) -> tuple[int, ThoughtGraph] | None:
+    """``repository.claim_node`` and, if it won, ``load_lineage``: (attempt, lineage), or None if the claim missed.
+
+    One statement on Postgres (the claim is a data-modifying CTE); two elsewhere.
+    """
+    params = repository.claim_parameters(
+        job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        row = session.execute(repository.claim_statement(max_attempts is not None), params).first()
+        return None if row is None else (int(row[0]), load_lineage(session, job_id, node_id))
+    params.setdefault("b_cap", _NO_CAP)
+    rows = session.execute(_CLAIM_WITH_LINEAGE, params).all()
+    if not rows:
+        return None
+    graph = _build(job_id, rows)
+    graph[node_id].status = NodeStatus.RUNNING  # what the claim just wrote (the read saw the row before it)
+    return int(rows[0].claimed_attempt), graph
 
 
 def load_graph(session: Session, job_id: str) -> ThoughtGraph:

@@ -406,6 +406,15 @@ def claim_node(
     finished, the job is no longer active, or ``max_attempts`` were used up). Pass the attempt to the
     ``record_*``/``finish_node`` calls: a worker that lost its lease then cannot overwrite the new holder's work.
     """
+    params = claim_parameters(job_id, node_id_, lease_seconds=lease_seconds, now=now, max_attempts=max_attempts)
+    row = session.execute(claim_statement(max_attempts is not None), params).first()
+    return int(row[0]) if row is not None else None
+
+
+def claim_parameters(
+    job_id: str, node_id_: str, *, lease_seconds: float, now: datetime | None = None, max_attempts: int | None = None
+) -> dict[str, Any]:
+    """The bind parameters of ``claim_statement``."""
     now = now or utcnow()
     params: dict[str, Any] = {
         "b_node": node_id_,
@@ -415,13 +424,12 @@ def claim_node(
     }
     if max_attempts is not None:
         params["b_cap"] = max_attempts
-    row = session.execute(_claim_statement(max_attempts is not None), params).first()
-    return int(row[0]) if row is not None else None
+    return params
 
 
 @functools.lru_cache(maxsize=2)
-def _claim_statement(capped: bool) -> Any:
-    """The claim's conditional ``UPDATE``, built once (with or without the attempts cap)."""
+def claim_statement(capped: bool) -> Any:
+    """The claim's conditional ``UPDATE … RETURNING attempts``, built once (with or without the attempts cap)."""
     active_job = (
         select(JOBS.c.id)
         .where(JOBS.c.id == bindparam("b_job"), JOBS.c.status.in_(ACTIVE_JOB_STATUSES))

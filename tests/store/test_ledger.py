@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -311,3 +311,17 @@ def test_tenant_daily_rows_across_days_release(db: Factory) -> None:
     with session_scope(db) as s:
         assert ledger.release_all(s, job) == 100
         assert tenant_counters(s, tenant) == (0, 0, [(d1, 0, 0), (d1 + timedelta(1), 0, 0)])
+
+
+def test_settle_refuses_counters_someone_changed_behind_the_ledger(db: Factory) -> None:
+    """The job's counters must match its entries: if they do not, settling raises and writes nothing."""
+    job = new_job(db, 100)
+    with session_scope(db) as s:
+        assert ledger.reserve(s, job, "a", "generate", 40)
+    with session_scope(db) as s:  # a write that bypassed the ledger
+        s.execute(update(Job).where(Job.id == job).values(budget_reserved=0, version=Job.version))
+    with pytest.raises(LedgerError), session_scope(db) as s:
+        ledger.settle(s, job, "a", "generate", 30)
+    with session_scope(db) as s:
+        assert [e.state for e in ledger.entries(s, job)] == ["reserved"]
+        assert ledger.snapshot(s, job) == (100, 0, 0)
