@@ -346,6 +346,15 @@ def run_overhead(rig: Rig, model_url: str, jobs: int) -> list[float]:
     return node_stats(rig.db_url, all_ids)[1]
 
 
+def cpu_model() -> str:
+    """The CPU's model name (figures from different machines of this workplace differ by 2x per core)."""
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -388,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             rig.stop()
     print()
-    print(f"pipeline benchmark — {os.cpu_count()} cores, Postgres + Redis + emulator + workers on this machine")
+    print(f"pipeline benchmark — {os.cpu_count()} cores ({cpu_model()}), Postgres + Redis + emulator + workers on "
+          "this machine")
     print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}: other work on the "
           "machine shares the cores and lowers every figure")
     print(f"(c): emulator latency {args.latency_ms:.0f} ms, {args.slots} slots, bound {bound:.0f} nodes/s")

@@ -29,11 +29,17 @@ class NodeStatus(StrEnum):
 
     @property
     def in_flight(self) -> bool:
-        return self in (NodeStatus.PENDING, NodeStatus.RUNNING)
+        return self in _IN_FLIGHT
 
     @property
     def settled(self) -> bool:
-        return self in (NodeStatus.DONE, NodeStatus.PRUNED, NodeStatus.FAILED)
+        return self in _SETTLED
+
+
+# Module constants rather than ``NodeStatus.X`` inside the properties: on Python 3.11 an Enum member looked up on
+# its class costs several times a global read, and the engine asks every node of a graph on every step.
+_IN_FLIGHT = frozenset({NodeStatus.PENDING, NodeStatus.RUNNING})
+_SETTLED = frozenset({NodeStatus.DONE, NodeStatus.PRUNED, NodeStatus.FAILED})
 
 
 TERMINAL_KINDS = frozenset({NodeKind.ANSWER, NodeKind.REFUSAL})
@@ -131,7 +137,8 @@ class ThoughtGraph:
         return self._nodes.keys()
 
     def __iter__(self) -> Iterator[Node]:
-        return (self._nodes[i] for i in self._order)
+        """Nodes in insertion order: ``_nodes`` is filled in the same order as ``_order`` and never shrinks."""
+        return iter(self._nodes.values())
 
     @property
     def root_id(self) -> str | None:
@@ -150,7 +157,11 @@ class ThoughtGraph:
         return [(p, n.id) for n in self for p in n.parents]
 
     def lineage(self, node_id_: str) -> list[Node]:
-        """The node and all its ancestors, root first, in topological order (the "path" to the node).
+        """The node and all its ancestors, root first, in topological order (the "path" to the node)."""
+        return list(map(self._nodes.__getitem__, self.lineage_ids(node_id_)))
+
+    def lineage_ids(self, node_id_: str) -> tuple[str, ...]:
+        """The ids of ``lineage(node_id_)``.
 
         Remembered per node: the engine asks for the same lineages many times per step, and adding nodes never
         changes the lineage of a node already in the graph.
@@ -166,13 +177,13 @@ class ThoughtGraph:
                 seen.add(current)
                 stack.extend(self._nodes[current].parents)
             ids = self._lineages[node_id_] = tuple(sorted(seen, key=self._position.__getitem__))
-        return [self._nodes[i] for i in ids]
+        return ids
 
     def in_flight(self) -> list[Node]:
-        return [n for n in self if n.status.in_flight]
+        return [n for n in self._nodes.values() if n.status.in_flight]
 
     def terminals(self) -> list[Node]:
-        return [n for n in self if n.is_terminal]
+        return [n for n in self._nodes.values() if n.is_terminal]
 
     def tokens_spent(self) -> int:
-        return sum(n.tokens for n in self)
+        return sum(n.tokens for n in self._nodes.values())

@@ -42,14 +42,24 @@ def scored_steps(lineage: Sequence[Node]) -> list[Node]:
     return [n for n in lineage if n.kind is not NodeKind.ROOT and n.safety is not None]
 
 
+def step_safeties(lineage: Sequence[Node]) -> list[float]:
+    """s(v) of the scored steps of a lineage, in path order (what a ``SafetyAggregate`` takes)."""
+    root = NodeKind.ROOT  # bound once: an Enum member looked up on its class is slow on Python 3.11
+    return [n.safety for n in lineage if n.kind is not root and n.safety is not None]
+
+
+def path_safety(graph: ThoughtGraph, node_id: str, aggregate: SafetyAggregate = weakest_link) -> float:
+    """S(P) alone: what verdicts and the safety gate need, without building the whole ``PathMetrics``."""
+    return aggregate(step_safeties(graph.lineage(node_id)))
+
+
 def path_metrics(graph: ThoughtGraph, node_id: str, aggregate: SafetyAggregate = weakest_link) -> PathMetrics:
     lineage = graph.lineage(node_id)
-    steps = scored_steps(lineage)
-    last = graph[node_id]
+    last = lineage[-1]
     return PathMetrics(
         node_id=node_id,
-        path=tuple(n.id for n in lineage),
-        safety=aggregate([n.safety for n in steps if n.safety is not None]),
+        path=graph.lineage_ids(node_id),
+        safety=aggregate(step_safeties(lineage)),
         utility=last.utility if last.utility is not None else 0.0,
         cost=sum(n.tokens for n in lineage),
     )

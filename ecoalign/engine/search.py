@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ecoalign.engine.graph import Node, NodeKind, NodeStatus, ThoughtGraph, node_id
-from ecoalign.engine.metrics import PathMetrics, path_metrics, scored_steps
+from ecoalign.engine.metrics import PathMetrics, path_metrics, path_safety, scored_steps
 from ecoalign.engine.pareto import pareto_front
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.prompts import REFUSAL_TEMPLATE
@@ -31,6 +31,11 @@ from ecoalign.engine.valuation import (
 TEMPLATE_ORDINAL = 1  # the template refusal that stands in when a model-written one fails or is unsafe
 CHARS_PER_TOKEN = 3  # the same deliberately high estimate as ``prompts.estimate_prompt_tokens``
 PROMPT_OVERHEAD_TOKENS = 160  # system prompt, instructions and message framing
+
+# Enum members the per-node loops compare with are bound once (here, or in a local before the loop): on Python 3.11
+# looking a member up on its class (``NodeKind.ROOT``) costs several times a global read.
+_SOURCE_KINDS = frozenset({NodeKind.ROOT, NodeKind.THOUGHT})  # the nodes actions start from
+_Memo = dict[tuple[str, ...], tuple[float, int]]  # one step's (path safety, prompt tokens) per action's sources
 
 
 @dataclass(frozen=True)
@@ -126,12 +131,13 @@ class _Taken:
     @classmethod
     def of(cls, graph: ThoughtGraph) -> _Taken:
         taken = cls()
+        refusal, answer, thought = NodeKind.REFUSAL, NodeKind.ANSWER, NodeKind.THOUGHT  # see _SOURCE_KINDS
         for n in graph:
-            if n.kind is NodeKind.REFUSAL:
+            if n.kind is refusal:
                 taken.refusals.append(n)
-            elif n.kind is NodeKind.ANSWER:
+            elif n.kind is answer:
                 taken.answer.add(n.parents[0])
-            elif n.kind is NodeKind.THOUGHT:
+            elif n.kind is thought:
                 if len(n.parents) == 1:
                     taken.think.add(n.parents[0])
                 else:
@@ -174,39 +180,47 @@ class Search:
         node = graph[node_id_]
         if node.kind is NodeKind.ROOT or not self.strategy.gate:
             return NodeStatus.DONE, None
-        m = self.metrics(graph, node_id_)
-        if m.safety >= self.policy.tau:
+        safety = path_safety(graph, node_id_, self.strategy.aggregate)
+        if safety >= self.policy.tau:
             return NodeStatus.DONE, None
         steps = scored_steps(graph.lineage(node_id_))
         weakest = min(steps, key=lambda n: n.safety if n.safety is not None else 1.0)
         how = "weakest link" if self.strategy.aggregate_name == "min" else "mean"
         return NodeStatus.PRUNED, (
-            f"path safety {m.safety:.3f} < tau {self.policy.tau} ({how}); "
+            f"path safety {safety:.3f} < tau {self.policy.tau} ({how}); "
             f"weakest step {weakest.id} ({weakest.kind}) s={weakest.safety:.3f}"
         )
 
     # -- cost estimates ---------------------------------------------------------------------------------------
     def estimate_tokens(self, graph: ThoughtGraph, parents: tuple[str, ...], max_tokens: int) -> int:
         """Prompt estimate (request + reasoning so far + overhead + images) + max completion + evaluation."""
-        chars = self.request_chars
-        seen: set[str] = set()
-        for parent in parents:
-            for n in graph.lineage(parent):
-                if n.kind is not NodeKind.ROOT and n.id not in seen:
-                    seen.add(n.id)
-                    chars += len(n.text) + 8
-        prompt = chars // CHARS_PER_TOKEN + PROMPT_OVERHEAD_TOKENS + self.image_count * self.policy.image_tokens
-        return prompt + max_tokens + self.policy.eval_tokens
+        return self._prompt_tokens(graph, parents) + max_tokens + self.policy.eval_tokens
+
+    def _prompt_tokens(self, graph: ThoughtGraph, parents: tuple[str, ...]) -> int:
+        """The prompt part of ``estimate_tokens``: every step of the parents' lineages, shared ancestors once."""
+        if len(parents) == 1:
+            steps = graph.lineage(parents[0])
+        else:
+            steps = [graph[i] for i in set().union(*(graph.lineage_ids(p) for p in parents))]
+        root = NodeKind.ROOT  # see _SOURCE_KINDS
+        chars = self.request_chars + sum(len(n.text) + 8 for n in steps if n.kind is not root)
+        return chars // CHARS_PER_TOKEN + PROMPT_OVERHEAD_TOKENS + self.image_count * self.policy.image_tokens
+
+    def _max_tokens(self, kind: NodeKind) -> int:
+        """The completion cap of a node of ``kind``."""
+        if kind is NodeKind.THOUGHT:
+            return self.policy.thought_tokens
+        if kind is NodeKind.ANSWER:
+            return self.policy.answer_tokens
+        if kind is NodeKind.REFUSAL:
+            return self.policy.refusal_tokens
+        raise KeyError(kind)
 
     # -- planning helpers ---------------------------------------------------------------------------------------
     def _plan(
         self, graph: ThoughtGraph, kind: NodeKind, parents: tuple[str, ...], action: str, count: int
     ) -> list[PlannedNode]:
-        max_tokens = {
-            NodeKind.THOUGHT: self.policy.thought_tokens,
-            NodeKind.ANSWER: self.policy.answer_tokens,
-            NodeKind.REFUSAL: self.policy.refusal_tokens,
-        }[kind]
+        max_tokens = self._max_tokens(kind)
         depth = max(graph[p].depth for p in parents) + 1
         est = self.estimate_tokens(graph, parents, max_tokens)
         return [
@@ -241,12 +255,17 @@ class Search:
             )
         return replace(self._plan(graph, NodeKind.REFUSAL, (root,), "refuse", 1)[0], reason=reason)
 
-    def _action_nodes(self, graph: ThoughtGraph, action: Action) -> list[PlannedNode]:
+    def _shape(self, action: Action) -> tuple[NodeKind, str, int]:
+        """What an action creates: the kind of its nodes, its name and how many nodes."""
         if action.kind is ActionKind.THINK:
-            return self._plan(graph, NodeKind.THOUGHT, action.sources, "think", self.policy.branching)
+            return NodeKind.THOUGHT, "think", self.policy.branching
         if action.kind is ActionKind.MERGE:
-            return self._plan(graph, NodeKind.THOUGHT, action.sources, "merge", 1)
-        return self._plan(graph, NodeKind.ANSWER, action.sources, "answer", 1)
+            return NodeKind.THOUGHT, "merge", 1
+        return NodeKind.ANSWER, "answer", 1
+
+    def _action_nodes(self, graph: ThoughtGraph, action: Action) -> list[PlannedNode]:
+        kind, name, count = self._shape(action)
+        return self._plan(graph, kind, action.sources, name, count)
 
     # -- the step ---------------------------------------------------------------------------------------------
     def step(self, graph: ThoughtGraph, ledger: LedgerView) -> Step:
@@ -313,7 +332,8 @@ class Search:
 
     # -- NPV mode ---------------------------------------------------------------------------------------------
     def _source_nodes(self, graph: ThoughtGraph) -> list[Node]:
-        return [n for n in graph if n.kind in (NodeKind.ROOT, NodeKind.THOUGHT) and n.status is NodeStatus.DONE]
+        done = NodeStatus.DONE  # see _SOURCE_KINDS
+        return [n for n in graph if n.kind in _SOURCE_KINDS and n.status is done]
 
     def _open_actions(self, graph: ThoughtGraph, taken: _Taken) -> list[Action]:
         actions: list[Action] = []
@@ -337,30 +357,46 @@ class Search:
         best = self._select(graph)
         return best.utility if best is not None else 0.0
 
-    def _value(self, graph: ThoughtGraph, action: Action, ledger: LedgerView, s0: float, best_u: float) -> ValuedAction:
+    def _source_facts(self, graph: ThoughtGraph, sources: tuple[str, ...], memo: _Memo) -> tuple[float, int]:
+        """S(path to the sources) (the weakest of them) and the prompt estimate from them.
+
+        Remembered for one step only: node scores change between steps (the runtime writes them into the graph)
+        but not during one, and a node's answer and think actions both ask.
+        """
+        facts = memo.get(sources)
+        if facts is None:
+            safety = min(path_safety(graph, s, self.strategy.aggregate) for s in sources)
+            facts = memo[sources] = (safety, self._prompt_tokens(graph, sources))
+        return facts
+
+    def _value(
+        self, graph: ThoughtGraph, action: Action, h: int, s0: float, best_u: float, memo: _Memo
+    ) -> ValuedAction:
+        """Γ(a | v) at horizon ``h``. The costs come from the prompt estimate alone: ``PlannedNode``s (and their
+        hashed ids) are built only for the actions taken."""
         p = self.policy
         sources = [graph[s] for s in action.sources]
-        path_safety = min(self.metrics(graph, s.id).safety for s in sources)
+        source_safety, prompt = self._source_facts(graph, action.sources, memo)
         is_root = sources[0].kind is NodeKind.ROOT
-        forecast_safety = (s0 if self.strategy.use_scan else 1.0) if is_root else path_safety
+        forecast_safety = (s0 if self.strategy.use_scan else 1.0) if is_root else source_safety
         promise = p.prior_utility if is_root else max((s.utility or 0.0) for s in sources)
         depth = max(s.depth for s in sources)
-        nodes = self._action_nodes(graph, action)
-        answer_cost = self.estimate_tokens(graph, action.sources, p.answer_tokens) + p.thought_tokens
-        h = horizon(p.lookahead, ledger.unspent, ledger.total, adaptive=self.strategy.adaptive_horizon)
+        kind, _, count = self._shape(action)
+        step_cost = prompt + self._max_tokens(kind) + p.eval_tokens  # estimate_tokens(...) of each new node
+        answer_cost = prompt + p.answer_tokens + p.eval_tokens + p.thought_tokens
         ctx = ActionContext(
             action=action,
             source_safety=forecast_safety,
             source_promise=promise,
             depth=depth,
             best_utility=best_u,
-            step_cost=nodes[0].est_tokens,
+            step_cost=step_cost,
             answer_cost=answer_cost,
             think_depth_left=p.max_depth - 1 - (depth + 1),
         )
         forecast = self.forecaster.forecast(ctx, h)
-        value = gated_value(forecast, path_safety, p.tau, p.discount, self.cost_weight, gate=self.strategy.gate)
-        return ValuedAction(action, value, h, sum(n.est_tokens for n in nodes))
+        value = gated_value(forecast, source_safety, p.tau, p.discount, self.cost_weight, gate=self.strategy.gate)
+        return ValuedAction(action, value, h, step_cost * count)
 
     def _npv_actions(
         self, graph: ThoughtGraph, taken: _Taken, ledger: LedgerView, budget_left: int, slots: int, s0: float
@@ -378,7 +414,9 @@ class Search:
                 return [], [], f"easy request (scan {s0:.3f} > tau_easy {self.policy.tau_easy}): direct answer is safe"
             # the direct answer failed or was unsafe: fall through to the full search
         best_u = self._best_utility(graph)
-        valued = [self._value(graph, a, ledger, s0, best_u) for a in self._open_actions(graph, taken)]
+        h = horizon(self.policy.lookahead, ledger.unspent, ledger.total, adaptive=self.strategy.adaptive_horizon)
+        memo: _Memo = {}
+        valued = [self._value(graph, a, h, s0, best_u, memo) for a in self._open_actions(graph, taken)]
         valued.sort(key=lambda va: va.value, reverse=True)
         if not valued:
             return [], [], f"search space exhausted (max depth {self.policy.max_depth})"
@@ -442,20 +480,25 @@ class Search:
 
     # -- selection --------------------------------------------------------------------------------------------
     def _complete_paths(self, graph: ThoughtGraph) -> list[PathMetrics]:
-        return [self.metrics(graph, n.id) for n in graph if n.kind is NodeKind.ANSWER and n.status is NodeStatus.DONE]
+        answer, done = NodeKind.ANSWER, NodeStatus.DONE  # see _SOURCE_KINDS
+        return [self.metrics(graph, n.id) for n in graph if n.kind is answer and n.status is done]
 
     def _front(self, graph: ThoughtGraph) -> list[PathMetrics]:
         return pareto_front(self._complete_paths(graph))
 
     def _select(self, graph: ThoughtGraph) -> PathMetrics | None:
+        return self._best_of(self._front(graph))
+
+    def _best_of(self, front: list[PathMetrics]) -> PathMetrics | None:
         """Among Pareto paths with S ≥ τ, the highest U − λ·C/1000; None if there is none."""
-        eligible = [p for p in self._front(graph) if not self.strategy.gate or p.safety >= self.policy.tau]
+        eligible = [p for p in front if not self.strategy.gate or p.safety >= self.policy.tau]
         if not eligible:
             return None
         return max(eligible, key=lambda p: (p.net_value(self.cost_weight), p.safety, -p.cost))
 
     def _finish(self, graph: ThoughtGraph, stop_note: str, considered: tuple | list) -> Step:
-        best = self._select(graph)
+        front = self._front(graph)
+        best = self._best_of(front)
         if best is None:
             reason = "no safe answer" + (f" ({stop_note})" if stop_note else "")
             return self._refuse(graph, reason, tuple(considered))
@@ -468,7 +511,7 @@ class Search:
                 utility=best.utility,
                 cost=graph.tokens_spent(),
                 reason=stop_note or "search complete",
-                pareto=tuple(self._front(graph)),
+                pareto=tuple(front),
             ),
             considered=tuple(considered),
         )
