@@ -69,7 +69,7 @@ def add_serve_parser(sub: Any) -> None:
 # -- commands -------------------------------------------------------------------------------------------------------
 def _sessions(args: argparse.Namespace) -> Any:
     """A session factory on the migrated database, or a one-line error saying how to migrate it."""
-    from ecoalign.cli import CliError
+    from ecoalign.cli_errors import CliError
     from ecoalign.settings import get_settings
     from ecoalign.store import migrate
     from ecoalign.store.db import make_engine, session_factory
@@ -88,7 +88,7 @@ def _sessions(args: argparse.Namespace) -> Any:
 def cmd_tenants_create(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
-    from ecoalign.cli import CliError
+    from ecoalign.cli_errors import CliError
     from ecoalign.store import tenants
     from ecoalign.store.db import session_scope
 
@@ -127,7 +127,7 @@ def cmd_tenants_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from ecoalign.cli import CliError
+    from ecoalign.cli_errors import CliError
     from ecoalign.store import repository, tenants
     from ecoalign.store.db import session_scope
 
@@ -143,7 +143,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from ecoalign.cli import CliError
+    from ecoalign.cli_errors import CliError
     from ecoalign.store import tenants
     from ecoalign.store.db import session_scope
 

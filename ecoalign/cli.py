@@ -10,10 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ecoalign import __version__
+from ecoalign.cli_errors import CliError, json_object_option
 
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+__all__ = ["CliError", "main"]
 
 
 def _die(message: str) -> int:
@@ -60,12 +59,7 @@ def add_align_parser(sub: Any) -> None:
 def _policy_from_args(args: argparse.Namespace) -> Any:
     from ecoalign.engine.policy import Policy, PolicyError
 
-    try:
-        overrides = json.loads(args.policy) if args.policy else {}
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--policy is not valid JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(overrides, dict):
-        raise CliError("--policy must be a JSON object")
+    overrides = json_object_option(args.policy)
     if args.budget is not None:
         overrides["budget"] = args.budget
     try:

@@ -15,12 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
-def _error(message: str) -> Exception:
-    """``ecoalign.cli.CliError`` (imported late: ``ecoalign.cli`` imports this module)."""
-    from ecoalign.cli import CliError
-
-    return CliError(message)
+from ecoalign.cli_errors import CliError, json_object_option
 
 
 def add_moderate_parser(sub: Any) -> None:
@@ -79,41 +74,36 @@ def build_scanner(name: str) -> Any:
         try:
             from ecoalign.evaluators.scanner import OfflineScanner
         except ImportError as exc:
-            raise _error(f"the offline scanner cannot load ({exc}); install ecoalign[offline]") from None
+            raise CliError(f"the offline scanner cannot load ({exc}); install ecoalign[offline]") from None
         return OfflineScanner()
-    raise _error(f"unknown evaluator {name!r}: expected offline or heuristic")
+    raise CliError(f"unknown evaluator {name!r}: expected offline or heuristic")
 
 
 def _policy(args: argparse.Namespace) -> Any:
     from ecoalign.moderation import ModerationPolicy, PolicyError
 
-    try:
-        overrides = json.loads(args.policy) if args.policy else {}
-    except json.JSONDecodeError as exc:
-        raise _error(f"--policy is not valid JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(overrides, dict):
-        raise _error("--policy must be a JSON object")
+    overrides = json_object_option(args.policy)
     if args.item_budget is not None:
         overrides["item_budget"] = args.item_budget
     try:
         return ModerationPolicy.from_dict(overrides)
     except (PolicyError, TypeError) as exc:
-        raise _error(f"--policy: {exc}") from None
+        raise CliError(f"--policy: {exc}") from None
 
 
 def _validate(args: argparse.Namespace) -> None:
     if args.workers < 1:
-        raise _error("--workers must be >= 1")
+        raise CliError("--workers must be >= 1")
     if args.chunk_size < 1:
-        raise _error("--chunk-size must be >= 1")
+        raise CliError("--chunk-size must be >= 1")
     if args.blas_threads is not None and args.blas_threads < 1:
-        raise _error("--blas-threads must be >= 1")
+        raise CliError("--blas-threads must be >= 1")
     if args.budget is not None and args.budget < 0:
-        raise _error("--budget must be >= 0")
+        raise CliError("--budget must be >= 0")
     if args.item_budget is not None and args.item_budget < 0:
-        raise _error("--item-budget must be >= 0")
+        raise CliError("--item-budget must be >= 0")
     if args.resume and args.overwrite:
-        raise _error("--resume and --overwrite exclude each other")
+        raise CliError("--resume and --overwrite exclude each other")
     if args.api:
         local_only = [
             f
@@ -126,11 +116,11 @@ def _validate(args: argparse.Namespace) -> None:
             if v is not None
         ]
         if local_only:
-            raise _error(f"{', '.join(local_only)}: budgets and the judge are the server's in --api mode")
+            raise CliError(f"{', '.join(local_only)}: budgets and the judge are the server's in --api mode")
         if not args.api.startswith(("http://", "https://")):
-            raise _error(f"--api must be an http(s) URL, got {args.api!r}")
+            raise CliError(f"--api must be an http(s) URL, got {args.api!r}")
     if args.judge_url and not args.judge_model:
-        raise _error("--judge-url needs --judge-model (or $ECOALIGN_JUDGE_MODEL)")
+        raise CliError("--judge-url needs --judge-model (or $ECOALIGN_JUDGE_MODEL)")
 
 
 def cmd_moderate(args: argparse.Namespace) -> int:
@@ -142,7 +132,7 @@ def cmd_moderate(args: argparse.Namespace) -> int:
     try:
         _check_paths(src, dst, resume=args.resume, overwrite=args.overwrite)
     except RunError as exc:
-        raise _error(str(exc)) from None
+        raise CliError(str(exc)) from None
     settings = get_settings()
     options = ParseOptions.from_settings(
         src.resolve().parent, allow_remote=args.allow_remote_images or settings.allow_remote_images
@@ -271,7 +261,7 @@ def _moderator(args: argparse.Namespace, settings: Any, closers: list[Any]) -> A
         try:
             provider.check()
         except ProviderError as exc:
-            raise _error(f"the judge at {args.judge_url} does not answer: {exc}") from None
+            raise CliError(f"the judge at {args.judge_url} does not answer: {exc}") from None
         from ecoalign.evaluators.judge import LLMJudge
 
         llm = LLMJudge(provider, send_images=False if args.judge_text_only else None)

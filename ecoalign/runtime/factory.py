@@ -7,29 +7,40 @@ the node evaluator becomes the weakest link of the offline scorer and the LLM ju
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ecoalign.providers.base import ChatProvider, ProviderError
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
+
+if TYPE_CHECKING:
+    from ecoalign.providers.openai_http import OpenAIChatProvider
 
 
 class ServiceError(RuntimeError):
     """A model or evaluator cannot be set up (unreachable URL, missing offline package)."""
 
 
-def build_provider(settings: Settings, url: str | None, model: str | None, api_key: str | None) -> ChatProvider:
+def http_provider(settings: Settings, url: str, model: str | None, api_key: str | None) -> OpenAIChatProvider:
+    """A client of the OpenAI-compatible server at ``url`` with the settings' timeout, retries and concurrency
+    (no request made: ``build_provider`` checks it, lazy users find out at their first call)."""
     from ecoalign.providers.openai_http import OpenAIChatProvider
 
+    if not model:
+        raise ServiceError(f"a model name is needed for {url}")
+    return OpenAIChatProvider(
+        url,
+        model,
+        api_key=api_key,
+        timeout_s=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+        max_concurrency=settings.model_concurrency,
+    )
+
+
+def build_provider(settings: Settings, url: str | None, model: str | None, api_key: str | None) -> ChatProvider:
     if url:
-        if not model:
-            raise ServiceError(f"a model name is needed for {url}")
-        provider: ChatProvider = OpenAIChatProvider(
-            url,
-            model,
-            api_key=api_key,
-            timeout_s=settings.model_timeout_s,
-            max_retries=settings.model_max_retries,
-            max_concurrency=settings.model_concurrency,
-        )
+        provider: ChatProvider = http_provider(settings, url, model, api_key)
     else:
         from ecoalign.providers.local_llama import local_provider
 

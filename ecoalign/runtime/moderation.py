@@ -69,18 +69,11 @@ class ModerationEngine:
                 s = self.settings
                 if s.judge_url:
                     from ecoalign.moderation import ChatModerationJudge
-                    from ecoalign.providers.openai_http import OpenAIChatProvider
+                    from ecoalign.runtime.factory import http_provider
 
                     if not s.judge_model:
                         raise RuntimeError("ECOALIGN_JUDGE_URL needs ECOALIGN_JUDGE_MODEL")
-                    provider = OpenAIChatProvider(
-                        s.judge_url,
-                        s.judge_model,
-                        api_key=s.judge_api_key,
-                        timeout_s=s.model_timeout_s,
-                        max_retries=s.model_max_retries,
-                        max_concurrency=s.model_concurrency,
-                    )
+                    provider = http_provider(s, s.judge_url, s.judge_model, s.judge_api_key)
                     self._closers.append(provider.close)
                     self._judge = ChatModerationJudge(provider)
                 self._judge_built = True
