@@ -5,9 +5,11 @@
 * ``load_lineage``: a node and its ancestors only (a recursive CTE over the edges). A node's prompt, its
   evaluation and its verdict depend on nothing else, and a lineage is final once the node exists (its ancestors
   are done), so workers read a few rows instead of the whole graph, whose size grows with the search.
+* ``claim_lineage``: a worker's claim of a node and its lineage read, in one round trip on Postgres.
 
-Read-only; both work on Postgres and SQLite. Each is one statement (nodes joined with their parent edges), so
-it sees one snapshot: a consistent graph without any isolation level above READ COMMITTED.
+Both reads work on Postgres and SQLite and write nothing (``claim_lineage`` writes the claim). Each is one
+statement (nodes joined with their parent edges), so it sees one snapshot: a consistent graph without any
+isolation level above READ COMMITTED.
 """
 
 from __future__ import annotations
