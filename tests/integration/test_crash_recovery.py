@@ -56,8 +56,12 @@ def test_kill_9_of_a_worker_in_the_middle_of_a_node(tmp_path: Path, target: str)
             c.start_worker("model-a", "ecoalign.model", pool="prefork", concurrency=3)
         c.start_beat()
         jobs = [c.submit(MEDIUM, POLICY) for _ in range(3)]
-        wait_until(lambda: c.emulator.stats["in_flight"] >= 2 and len(nodes_in_model_call(c)) >= 2, 60,
-                   "model calls in flight", c)
+        if target == "worker":  # every call in flight dies with the worker
+            wait_until(lambda: c.emulator.stats["in_flight"] >= 2 and len(nodes_in_model_call(c)) >= 2, 60,
+                       "model calls in flight", c)
+        else:  # one child dies: wait until each of the 3 children is inside its call (not claiming, not connecting)
+            wait_until(lambda: c.emulator.stats["in_flight"] == 3 == len(nodes_in_model_call(c)), 60,
+                       "a model call in flight in every pool child", c)
         caught = set(nodes_in_model_call(c))
         requests_before = c.emulator.stats["chat_requests"]
         if target == "worker":
