@@ -142,12 +142,14 @@ def claim_lineage(
 
     One statement on Postgres (the claim is a data-modifying CTE); two elsewhere.
     """
+    if session.get_bind().dialect.name != "postgresql":
+        attempt = repository.claim_node(
+            session, job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
+        )
+        return None if attempt is None else (attempt, load_lineage(session, job_id, node_id))
     params = repository.claim_parameters(
         job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
     )
-    if session.get_bind().dialect.name != "postgresql":
-        row = session.execute(repository.claim_statement(max_attempts is not None), params).first()
-        return None if row is None else (int(row[0]), load_lineage(session, job_id, node_id))
     params.setdefault("b_cap", _NO_CAP)
     rows = session.execute(_CLAIM_WITH_LINEAGE, params).all()
     if not rows:

@@ -218,17 +218,20 @@ def test_a_worker_that_dies_after_the_model_call_costs_one_charged_call(rig: Rig
     assert job.budget_spent == row.tokens > 0  # one call charged, not two
 
 
+class BrokenEvaluator(HeuristicNodeEvaluator):
+    """An evaluator with a bug: every score raises."""
+
+    def score_node(self, node: Any) -> Any:
+        raise RuntimeError("evaluator bug")
+
+
 @pytest.mark.parametrize("rig", ["one-task"], indirect=True)
 def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_again(rig: Rig) -> None:
     """An evaluator bug after a fresh call: the call is recorded before the node is handed back, so the retries
     score the stored text (no second call) and the failed node pays for its one call."""
-    class Broken(HeuristicNodeEvaluator):
-        def score_node(self, node: Any) -> Any:
-            raise RuntimeError("evaluator bug")
-
     job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
     rig.through_scan(job_id)
-    process.services().evaluator = Broken()
+    process.services().evaluator = BrokenEvaluator()
     for attempt in (1, 2, 3):
         args = rig.broker.take("generate")
         with pytest.raises(RuntimeError, match="evaluator bug"):
@@ -248,13 +251,9 @@ def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_agai
 
 @pytest.mark.parametrize("rig", SPLIT_FLOWS, indirect=True)
 def test_an_evaluator_crash_hands_the_node_back_then_fails_it_on_the_last_attempt(rig: Rig) -> None:
-    class Broken(HeuristicNodeEvaluator):
-        def score_node(self, node: Any) -> Any:
-            raise RuntimeError("evaluator bug")
-
     job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
     rig.through_scan(job_id)
-    process.services().evaluator = Broken()
+    process.services().evaluator = BrokenEvaluator()
     for attempt in (1, 2, 3):
         rig.run("generate", *rig.broker.take("generate"))
         args = rig.broker.take("score")
