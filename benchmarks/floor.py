@@ -16,12 +16,11 @@ import os
 import resource
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import redis
 from sqlalchemy import text
 
-from benchmarks.pipeline import PG_BASE, REQUEST, Rig, cpu_model, emulator
+from benchmarks.pipeline import PG_BASE, REQUEST, cpu_model, emulator
 
 BROKER = os.environ.get("ECOALIGN_BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
 
@@ -53,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app.conf.broker_url = BROKER
     rows: list[tuple[str, float]] = []
-    rig = Rig(PG_BASE, Path(f"/tmp/ecoalign-floor-{uuid.uuid4().hex[:6]}"))
-    with emulator(rig, 18781, 0.0) as url:
+    with emulator(18781, 0.0) as url:
         provider = OpenAIChatProvider(base_url=url, model="ecoalign-emulator")
         messages = [{"role": "user", "content": REQUEST}]
         rows.append(("model call (httpx, OpenAI chat, zero-latency emulator)",

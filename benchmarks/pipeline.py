@@ -140,7 +140,7 @@ def bench_database() -> Iterator[str]:
 
 
 @contextmanager
-def emulator(rig: Rig, port: int, latency_ms: float) -> Iterator[str]:
+def emulator(port: int, latency_ms: float) -> Iterator[str]:
     argv = [sys.executable, "-m", "ecoalign.emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_database() as db_url:
         rig = Rig(db_url, logdir)
         try:
-            with emulator(rig, 18761, 0.0) as fast_url, emulator(rig, 18762, args.latency_ms) as slow_url:
+            with emulator(18761, 0.0) as fast_url, emulator(18762, args.latency_ms) as slow_url:
                 for p in counts:
                     a = run_bare(rig, p, args.threads, args.bare_tasks)
                     b = run_nodes(rig, fast_url, p, args.threads, args.jobs, None)
