@@ -117,6 +117,20 @@ class ThoughtGraph:
         self._order.append(node.id)
         return node
 
+    def replace(self, node: Node) -> Node:
+        """Put a newer state of a node already in the graph (same id and parents) in place of the old one.
+
+        Why: a graph kept up to date from stored changes (``store.reads.GraphCache``) refreshes the nodes that
+        changed instead of rebuilding everything; the structure, its order and the lineages stay as they are.
+        """
+        old = self._nodes.get(node.id)
+        if old is None:
+            raise GraphError(f"unknown node {node.id}")
+        if node.parents != old.parents or node.kind is not old.kind:
+            raise GraphError(f"node {node.id} changed its kind or parents")
+        self._nodes[node.id] = node
+        return node
+
     def add_root(self, text: str) -> Node:
         return self.add(
             Node(id=node_id(self.job_id, NodeKind.ROOT, ()), kind=NodeKind.ROOT, text=text, status=NodeStatus.PENDING)

@@ -183,6 +183,9 @@ def advance_in(session: Session, job_id: str, *, dispatch_s: float | None = None
     return _advance(session, job_id, dispatch_s=dispatch_s)
 
 
+GRAPHS = reads.GraphCache()  # this process's copies of the graphs its controller runs read
+
+
 def _advance(session: Session, job_id: str, *, dispatch_s: float | None = None) -> Advance:
     job = ledger.lock_job_row(session, job_id)
     if job is None:
@@ -196,7 +199,7 @@ def _advance(session: Session, job_id: str, *, dispatch_s: float | None = None) 
     dispatch_until = utcnow() + timedelta(seconds=dispatch_s) if dispatch_s is not None else None
     waiting: list[str] = []
     for _ in range(MAX_PLANNING_ROUNDS):
-        graph = reads.load_graph(session, job_id)
+        graph = GRAPHS.load(session, job_id)
         step = spec.engine.step(graph, LedgerView(job.total, job.spent, job.reserved))
         if step.outcome is not None:
             _finish(session, graph, step.outcome)

@@ -108,6 +108,19 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+    for hook in session.info.pop(AFTER_COMMIT, ()):
+        hook()
+
+
+AFTER_COMMIT = "ecoalign.after_commit"
+
+
+def after_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook()`` once this session's transaction has committed (``session_scope``); never on a rollback.
+
+    For state kept outside the database that must only ever show committed data (``reads.GraphCache``).
+    """
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
 
 
 # SQLSTATEs worth retrying on Postgres: serialization failure, deadlock detected.

@@ -291,6 +291,9 @@ class NodeRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None] = mapped_column(index=True)  # /metrics node latency (migration 0003)
+    # Stamped from a sequence by a trigger on every insert and update (Postgres, migration 0004): what changed in
+    # a graph since a worker's copy of it (``reads.GraphCache``). Always 0 on SQLite.
+    rev: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # OpenTelemetry GenAI semantic-convention attributes of the call (gen_ai.request.model, ...).
     gen_ai: Mapped[dict[str, Any] | None]
 

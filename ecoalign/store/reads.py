@@ -6,6 +6,8 @@
   evaluation and its verdict depend on nothing else, and a lineage is final once the node exists (its ancestors
   are done), so workers read a few rows instead of the whole graph, whose size grows with the search.
 * ``claim_lineage``: a worker's claim of a node and its lineage read, in one round trip on Postgres.
+* ``GraphCache``: the controller's whole-graph read, from a per-process copy plus the rows changed since it
+  (Postgres): what a finished node costs to read no longer grows with the graph.
 
 Both reads work on Postgres and SQLite and write nothing (``claim_lineage`` writes the claim). Each is one
 statement (nodes joined with their parent edges), so it sees one snapshot: a consistent graph without any
@@ -14,17 +16,21 @@ isolation level above READ COMMITTED.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import Table, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import GraphError, NodeStatus, ThoughtGraph
 from ecoalign.store import repository
+from ecoalign.store.db import after_commit
 from ecoalign.store.models import ACTIVE_JOB_STATUSES, Edge, NodeRow
-from ecoalign.store.repository import _to_graph_node
+from ecoalign.store.repository import IN_FLIGHT, _to_graph_node
 
 NODES = cast(Table, NodeRow.__table__)
 EDGES = cast(Table, Edge.__table__)
@@ -162,6 +168,130 @@ def claim_lineage(
 def load_graph(session: Session, job_id: str) -> ThoughtGraph:
     """The job's whole graph (what the controller's engine step needs)."""
     return _build(job_id, session.execute(_GRAPH, {"job_id": job_id}).all())
+
+
+# -- the controller's graph, kept per process and brought up to date from what changed ------------------------------
+# Rows stamped after a copy was read, and every node still in flight. What makes that enough (Postgres; see
+# ``GraphCache``): a node becomes settled, and changes while settled, only in a transaction that holds its job's row
+# lock, as the reader does; writes without that lock (claims, recorded generations, leases) touch in-flight nodes.
+_CHANGED = (
+    select(*GRAPH_COLUMNS, NODES.c.rev, NODES.c.created_at, EDGES.c.parent_id.label("parent"))
+    .select_from(_WITH_PARENTS)
+    .where(
+        NODES.c.job_id == bindparam("job_id"),
+        or_(NODES.c.rev > bindparam("rev"), NODES.c.status.in_(IN_FLIGHT)),
+    )
+    .order_by(*_ORDER)
+)
+
+
+@dataclass
+class _Copy:
+    """A job's graph as stored, for every settled node stamped up to ``rev``; ``last`` orders its newest node."""
+
+    graph: ThoughtGraph
+    rev: int
+    last: tuple[Any, ...]
+
+
+def _sort_key(row: Any) -> tuple[Any, ...]:
+    return (row.created_at, row.depth, row.ordinal, row.id)
+
+
+def _grouped(rows: Sequence[Any]) -> list[tuple[Any, tuple[str, ...]]]:
+    """One (row, sorted parents) per node, in the rows' order (a node comes once per parent edge)."""
+    parents: dict[str, list[str]] = {}
+    first: list[Any] = []
+    for row in rows:
+        if row.id not in parents:
+            parents[row.id] = []
+            first.append(row)
+        if row.parent is not None:
+            parents[row.id].append(row.parent)
+    return [(row, tuple(sorted(parents[row.id]))) for row in first]
+
+
+def _settled_rev(rows: Sequence[Any], since: int) -> int:
+    return max((row.rev for row in rows if row.status not in IN_FLIGHT), default=since)
+
+
+def _copy_from(job_id: str, rows: Sequence[Any]) -> _Copy:
+    graph = _build(job_id, rows)
+    last = max((_sort_key(row) for row in rows), default=())
+    return _Copy(graph, _settled_rev(rows, -1), last)
+
+
+def _apply(copy: _Copy, rows: Sequence[Any]) -> bool:
+    """Bring ``copy`` up to date with the changed rows; False if only a whole read can (a new node that a whole
+    read would not put last, or one whose parent is missing). ``copy`` is then half-updated: drop it."""
+    graph = copy.graph
+    for row, parents in _grouped(rows):
+        node = _to_graph_node(row, parents)
+        try:
+            if row.id in graph:
+                graph.replace(node)
+                continue
+            key = _sort_key(row)
+            if key <= copy.last:
+                return False
+            graph.add(node)
+        except GraphError:
+            return False
+        copy.last = key
+    copy.rev = _settled_rev(rows, copy.rev)
+    return True
+
+
+class GraphCache:
+    """The controller's graph reads, one per finished node: a per-process copy of each job's graph, brought up to
+    date by reading only the rows stamped since the copy (``nodes.rev``, migration 0004) and the nodes in flight.
+
+    Why: a whole read costs rows, JSON and node objects in proportion to the graph, for every node of the job;
+    this costs what changed. Exact, not a heuristic: every settled node is stamped by a writer that held the
+    job's row lock, as the reader does, so once a copy is read no settled node can appear with a lower stamp; and
+    in-flight nodes, which lock-free writers do touch, are read every time. A copy is taken out while a
+    transaction uses it and put back only after that transaction commits, so it never holds rolled-back state.
+    Off Postgres (no stamping trigger) every read is whole.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._copies: OrderedDict[str, _Copy] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, session: Session, job_id: str) -> ThoughtGraph:
+        """The job's whole graph as ``load_graph`` reads it. Call it with the job's row lock held."""
+        if session.get_bind().dialect.name != "postgresql":
+            return load_graph(session, job_id)
+        in_use: dict[str, _Copy] = session.info.setdefault(_IN_USE, {})
+        copy = in_use.get(job_id) or self._take(job_id)
+        if copy is not None:
+            rows = session.execute(_CHANGED, {"job_id": job_id, "rev": copy.rev}).all()
+            if not _apply(copy, rows):
+                copy = None
+        if copy is None:
+            copy = _copy_from(job_id, session.execute(_CHANGED, {"job_id": job_id, "rev": -1}).all())
+        if job_id not in in_use:
+            after_commit(session, lambda: self._put(job_id, in_use[job_id]))
+        in_use[job_id] = copy
+        return copy.graph
+
+    def clear(self) -> None:
+        with self._lock:
+            self._copies.clear()
+
+    def _take(self, job_id: str) -> _Copy | None:
+        with self._lock:
+            return self._copies.pop(job_id, None)
+
+    def _put(self, job_id: str, copy: _Copy) -> None:
+        with self._lock:
+            self._copies[job_id] = copy
+            while len(self._copies) > self.size:
+                self._copies.popitem(last=False)
+
+
+_IN_USE = "ecoalign.graph_copies"
 
 
 def load_lineage(session: Session, job_id: str, node_id: str) -> ThoughtGraph:

@@ -54,3 +54,17 @@ def test_in_flight_and_edges():
     g["ans"].status = NodeStatus.DONE
     assert "ans" not in {n.id for n in g.in_flight()}
     assert len(g.edges()) == 5
+
+
+def test_replace_swaps_a_nodes_state_but_not_its_place_or_shape():
+    g = build_diamond()
+    order = [n.id for n in g]
+    b = g[order[2]]
+    newer = Node(b.id, NodeKind.THOUGHT, b.parents, 1, status=NodeStatus.DONE, safety=0.8, tokens=9)
+    g.replace(newer)
+    assert g[b.id] is newer and [n.id for n in g] == order
+    assert path_metrics(g, "ans").safety == pytest.approx(0.8)  # the lineage reads the new state
+    with pytest.raises(GraphError, match="unknown node"):
+        g.replace(Node("nope", NodeKind.THOUGHT, (g.root.id,), 1))
+    with pytest.raises(GraphError, match="kind or parents"):
+        g.replace(Node(b.id, NodeKind.THOUGHT, (order[1],), 1))

@@ -14,10 +14,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from ecoalign.store import migrate
-from ecoalign.store.db import make_engine
+from ecoalign.engine.graph import NodeKind, node_id
+from ecoalign.store import migrate, repository
+from ecoalign.store.db import make_engine, session_factory, session_scope
 from ecoalign.store.models import Base
 
 BACKENDS = [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]
@@ -143,6 +144,59 @@ def test_0003_indexes_nodes_finished_at_and_downgrades(backend: str, empty_datab
     assert "ix_nodes_finished_at" in _node_indexes(url)
 
 
+def _node_columns(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return {c["name"] for c in inspect(engine).get_columns("nodes")}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0004_adds_nodes_rev_and_downgrades(backend: str, empty_database_url: Callable[[str], str]) -> None:
+    url = empty_database_url(backend)
+    migrate.upgrade(url, "0003")
+    assert "rev" not in _node_columns(url)
+    migrate.upgrade(url, "0004")
+    assert "rev" in _node_columns(url)
+    migrate.downgrade(url, "0003")
+    assert "rev" not in _node_columns(url)
+    migrate.upgrade(url)
+    assert "rev" in _node_columns(url)
+
+
+@pytest.mark.postgres
+def test_0004_stamps_every_node_insert_and_update_from_one_sequence(
+    empty_database_url: Callable[[str], str],
+) -> None:
+    """The graph cache's premise (``reads.GraphCache``): any write to a node row gives it a new, higher stamp."""
+    url = empty_database_url("postgresql")
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    try:
+        roots = []
+        for _ in range(2):
+            with session_scope(factory) as session:
+                job, _created = repository.create_job(
+                    session, strategy="ecoalign", request={"messages": []}, policy={}, budget_total=100,
+                    root_text="hi",
+                )
+                roots.append(node_id(job.id, NodeKind.ROOT, ()))
+        with engine.begin() as conn:
+            first = dict(conn.execute(text("SELECT id, rev FROM nodes")).all())
+            assert first[roots[1]] > first[roots[0]] > 0
+            conn.execute(text("UPDATE nodes SET status = 'running' WHERE id = :a"), {"a": roots[0]})
+            conn.execute(text("UPDATE nodes SET rev = 0 WHERE id = :b"), {"b": roots[1]})  # no stamp is kept
+            second = dict(conn.execute(text("SELECT id, rev FROM nodes")).all())
+        assert second[roots[0]] > max(first.values())
+        assert second[roots[1]] > second[roots[0]]
+    finally:
+        engine.dispose()
+    migrate.downgrade(url, "0003")
+    assert "rev" not in _node_columns(url)
+
+
 # -- where the scripts are found (a checkout, a wheel install) ----------------------------------------------------
 def _copy_migrations(target: Path, *, marker: bool = True) -> Path:
     source = Path(__file__).resolve().parents[2] / "migrations"  # the checkout's
@@ -180,7 +234,7 @@ def test_without_a_checkout_the_installed_package_is_found(no_checkout: Path, mo
         migrate.migrations_dir()
     monkeypatch.syspath_prepend(str(installed.parent))
     assert migrate.migrations_dir() == installed
-    assert migrate.head_revision() == "0003"
+    assert migrate.head_revision() == "0004"
 
 
 def test_another_projects_migrations_package_is_never_used(no_checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
