@@ -13,9 +13,13 @@ import threading
 from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 
+from workers.broker import transport_for
+
+BROKER_URL = os.environ.get("ECOALIGN_BROKER_URL", "redis://127.0.0.1:6379/0")
 app = Celery("ecoalign-bare")
 app.conf.update(
-    broker_url=os.environ.get("ECOALIGN_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    broker_url=BROKER_URL,
+    broker_transport=transport_for(BROKER_URL),  # the same Redis transport as the ecoalign workers
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -18,6 +18,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from ecoalign.settings import Settings, get_settings
+from workers.broker import transport_for
 from workers.names import (
     ADVANCE_TASK,
     CONTROL_QUEUE,
@@ -62,6 +63,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         )
     return {
         "broker_url": settings.broker_url,
+        "broker_transport": transport_for(settings.broker_url),  # redis://: one Redis client per channel
         "broker_transport_options": {
             "visibility_timeout": settings.broker_visibility_timeout_s,
             # Look for unacked messages of dead workers every N s (kombu's default sweep is ~100 s).
