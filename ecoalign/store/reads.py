@@ -46,28 +46,33 @@ GRAPH_COLUMNS = tuple(
 _ORDER = (NODES.c.created_at, NODES.c.depth, NODES.c.ordinal, NODES.c.id)
 
 
-def _build(job_id: str, rows: Sequence[Any]) -> ThoughtGraph:
-    """Nodes in creation order (parents first), as ``repository.load_graph``, from rows of one read: a node's
-    columns with one of its parents (``parent``, NULL for the root), one row per parent."""
+def _grouped(rows: Sequence[Any]) -> list[tuple[Any, tuple[str, ...]]]:
+    """One (row, sorted parents) per node, in the rows' order, from rows of one read: a node's columns with one of
+    its parents (``parent``, NULL for the root), one row per parent."""
     parents: dict[str, list[str]] = {}
-    nodes: list[Any] = []
+    first: list[Any] = []
     for row in rows:
         if row.id not in parents:
             parents[row.id] = []
-            nodes.append(row)
+            first.append(row)
         if row.parent is not None:
             parents[row.id].append(row.parent)
+    return [(row, tuple(sorted(parents[row.id]))) for row in first]
+
+
+def _build(job_id: str, rows: Sequence[Any]) -> ThoughtGraph:
+    """Nodes in creation order (parents first), as ``repository.load_graph``, from rows of one read."""
     graph = ThoughtGraph(job_id)
-    remaining = nodes
+    remaining = _grouped(rows)
     while remaining:  # creation order is topological; this only repairs ties in created_at
         deferred = []
-        for row in remaining:
-            if all(p in graph for p in parents[row.id]):
-                graph.add(_to_graph_node(row, tuple(sorted(parents[row.id]))))
+        for row, parents in remaining:
+            if all(p in graph for p in parents):
+                graph.add(_to_graph_node(row, parents))
             else:
-                deferred.append(row)
+                deferred.append((row, parents))
         if len(deferred) == len(remaining):
-            raise GraphError(f"job {job_id}: nodes {[r.id for r in deferred]} have missing parents")
+            raise GraphError(f"job {job_id}: nodes {[row.id for row, _ in deferred]} have missing parents")
         remaining = deferred
     return graph
 
@@ -196,19 +201,6 @@ class _Copy:
 
 def _sort_key(row: Any) -> tuple[Any, ...]:
     return (row.created_at, row.depth, row.ordinal, row.id)
-
-
-def _grouped(rows: Sequence[Any]) -> list[tuple[Any, tuple[str, ...]]]:
-    """One (row, sorted parents) per node, in the rows' order (a node comes once per parent edge)."""
-    parents: dict[str, list[str]] = {}
-    first: list[Any] = []
-    for row in rows:
-        if row.id not in parents:
-            parents[row.id] = []
-            first.append(row)
-        if row.parent is not None:
-            parents[row.id].append(row.parent)
-    return [(row, tuple(sorted(parents[row.id]))) for row in first]
 
 
 def _settled_rev(rows: Sequence[Any], since: int) -> int:

@@ -7,24 +7,22 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, select
+from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.exc import IntegrityError
 
 from ecoalign.store import migrate
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace, StoredFile
 from ecoalign.store.db import make_engine
 from ecoalign.store.models import Tenant, utcnow
+from tests.store.helpers import inspected
 
 BACKENDS = [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]
 NEW_TABLES = {"moderation_traces", "files", "batches", "batch_items"}
 
 
 def _tables(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
+    return set(inspected(url, Inspector.get_table_names))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.store import ledger, repository
-from ecoalign.store.db import session_scope
+from ecoalign.store.db import make_engine, session_scope
 from ecoalign.store.models import LedgerEntry, LedgerState, Tenant, TenantDailyUsage
+
+T = TypeVar("T")
+
+
+def inspected(url: str, read: Callable[[Inspector], T]) -> T:
+    """``read(inspector)`` on a short-lived engine for ``url`` (schema checks of the migration tests)."""
+    engine = make_engine(url)
+    try:
+        return read(inspect(engine))
+    finally:
+        engine.dispose()
 
 
 def new_tenant(factory: sessionmaker[Session], *, total: int | None = None, daily: int | None = None) -> str:

@@ -14,23 +14,21 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import text
+from sqlalchemy.engine.reflection import Inspector
 
 from ecoalign.engine.graph import NodeKind, node_id
 from ecoalign.store import migrate, repository
 from ecoalign.store.db import make_engine, session_factory, session_scope
 from ecoalign.store.models import Base
+from tests.store.helpers import inspected
 
 BACKENDS = [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]
 STORE_TABLES = {"tenants", "tenant_daily_usage", "api_keys", "jobs", "nodes", "edges", "ledger_entries"}
 
 
 def _tables(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        return set(inspect(engine).get_table_names()) - {"alembic_version"}
-    finally:
-        engine.dispose()
+    return set(inspected(url, Inspector.get_table_names)) - {"alembic_version"}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -120,11 +118,7 @@ def test_ensure_schema_creates_a_sqlite_file_once(tmp_path: Path) -> None:
 
 
 def _node_indexes(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        return {i["name"] for i in inspect(engine).get_indexes("nodes")}
-    finally:
-        engine.dispose()
+    return {i["name"] for i in inspected(url, lambda inspector: inspector.get_indexes("nodes"))}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -145,11 +139,7 @@ def test_0003_indexes_nodes_finished_at_and_downgrades(backend: str, empty_datab
 
 
 def _node_columns(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        return {c["name"] for c in inspect(engine).get_columns("nodes")}
-    finally:
-        engine.dispose()
+    return {c["name"] for c in inspected(url, lambda inspector: inspector.get_columns("nodes"))}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
