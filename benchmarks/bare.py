@@ -16,10 +16,12 @@ from sqlalchemy import Engine, create_engine, text
 from workers.broker import transport_for
 
 BROKER_URL = os.environ.get("ECOALIGN_BROKER_URL", "redis://127.0.0.1:6379/0")
+# The same Redis transport as the ecoalign workers (``workers.broker``), or kombu's own with "stock".
+STOCK_TRANSPORT = os.environ.get("ECOALIGN_BENCH_BARE_TRANSPORT") == "stock"
 app = Celery("ecoalign-bare")
 app.conf.update(
     broker_url=BROKER_URL,
-    broker_transport=transport_for(BROKER_URL),  # the same Redis transport as the ecoalign workers
+    broker_transport=None if STOCK_TRANSPORT else transport_for(BROKER_URL),
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

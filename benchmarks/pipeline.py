@@ -3,8 +3,9 @@
     python -m benchmarks.pipeline            # from the repository root; Postgres and Redis as for the tests
 
 (a) bare ceiling: a minimal Celery task doing one conditional UPDATE and one INSERT in Postgres (benchmarks/bare.py),
-    tasks/s. (b) ecoalign's node ceiling with a zero-latency emulator, nodes/s (a node = one model call with its
-    claim, generation record, scoring, settlement, verdict and controller run), and (b)/(a). (c) the emulator at
+    tasks/s, on the workers' Redis transport (workers.broker), and again on kombu's own for reference.
+    (b) ecoalign's node ceiling with a zero-latency emulator, nodes/s (a node = one model call with its claim,
+    generation record, scoring, settlement, verdict and controller run), and (b)/(a). (c) the emulator at
     L = 200 ms behind 16 concurrent slots (bound 16 / 0.2 s = 80 nodes/s), throughput as a fraction of the bound.
     (d) (a), (b) and (c) for 1 and 2 worker processes. Per-node orchestration overhead p50/p95: on an idle
     pipeline, the time from a node being planned to its verdict, minus the model call.
@@ -206,7 +207,9 @@ def steady_rate(times: list[float]) -> float:
 
 
 # -- (a) the bare task -------------------------------------------------------------------------------------------
-def run_bare(rig: Rig, processes: int, threads: int, tasks: int) -> BareRun:
+def run_bare(rig: Rig, processes: int, threads: int, tasks: int, *, stock: bool = False) -> BareRun:
+    """(a): ``tasks`` bare tasks through ``processes`` workers; ``stock`` runs them on kombu's own Redis transport
+    instead of ``workers.broker``'s (which the ecoalign workers use)."""
     from benchmarks import bare
     from ecoalign.store.db import make_engine
 
@@ -221,7 +224,8 @@ def run_bare(rig: Rig, processes: int, threads: int, tasks: int) -> BareRun:
             {"r": bare.ROWS - 1},
         )
     bare.app.conf.broker_url = BROKER
-    rig.workers("benchmarks.bare", processes, threads, "bare")
+    env = {"ECOALIGN_BENCH_BARE_TRANSPORT": "stock"} if stock else {}
+    rig.workers("benchmarks.bare", processes, threads, "bare", **env)
     cpu_before = cpu_seconds(rig)
     with bare.app.producer_or_acquire() as producer:
         for k in range(tasks):
@@ -388,10 +392,12 @@ def main(argv: list[str] | None = None) -> int:
             with emulator(18761, 0.0) as fast_url, emulator(18762, args.latency_ms) as slow_url:
                 for p in counts:
                     a = run_bare(rig, p, args.threads, args.bare_tasks)
+                    a_stock = run_bare(rig, p, args.threads, args.bare_tasks, stock=True)
                     b = run_nodes(rig, fast_url, p, args.threads, args.jobs, None)
                     c = run_nodes(rig, slow_url, p, args.slots // p + args.threads, args.jobs, args.slots)
-                    results[p] = {"a": a, "b": b, "c": c}
-                    print(f"[{p} process(es)] a={a.rate:.1f} tasks/s  b={b.rate:.1f} nodes/s ({b.nodes} nodes)  "
+                    results[p] = {"a": a, "a_stock": a_stock, "b": b, "c": c}
+                    print(f"[{p} process(es)] a={a.rate:.1f} tasks/s (stock kombu {a_stock.rate:.1f})  "
+                          f"b={b.rate:.1f} nodes/s ({b.nodes} nodes)  "
                           f"c={c.rate:.1f} nodes/s ({c.nodes} nodes)", flush=True)
                 idle = run_overhead(rig, fast_url, args.idle_jobs)
         finally:
@@ -404,21 +410,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(c): emulator latency {args.latency_ms:.0f} ms, {args.slots} slots, bound {bound:.0f} nodes/s")
     print()
     header = (f"{'worker processes':>16} | {'(a) bare tasks/s':>16} | {'(b) nodes/s':>11} | {'(b)/(a)':>7} | "
-              f"{'(c) nodes/s':>11} | {'(c)/bound':>9}")
+              f"{'(c) nodes/s':>11} | {'(c)/bound':>9} | {'(a) stock kombu':>15} | {'(b)/(a) stock':>13}")
     print(header)
     print("-" * len(header))
     for p, r in results.items():
-        a, b, c = r["a"], r["b"], r["c"]
+        a, a_stock, b, c = r["a"], r["a_stock"], r["b"], r["c"]
         print(f"{p:>16} | {a.rate:>16.1f} | {b.rate:>11.1f} | {b.rate / a.rate:>7.2f} | {c.rate:>11.1f} | "
-              f"{c.rate / bound:>9.2f}")
+              f"{c.rate / bound:>9.2f} | {a_stock.rate:>15.1f} | {b.rate / a_stock.rate:>13.2f}")
+    print("(a) runs the bare task on the workers' Redis transport (workers.broker); '(a) stock kombu' on kombu's own")
     print()
     print("CPU milliseconds per bare task (a) or generated node (b), (c), by process (psutil, user + system):")
-    cpu_header = f"{'run':>12} | " + " | ".join(f"{k:>8}" for k in COMPONENTS)
+    cpu_header = f"{'run':>18} | " + " | ".join(f"{k:>8}" for k in COMPONENTS)
     print(cpu_header)
     print("-" * len(cpu_header))
     for p, r in results.items():
-        for name, cpu in (("a", r["a"].cpu_ms), ("b", r["b"].cpu_ms), ("c", r["c"].cpu_ms)):
-            print(f"{f'{p} proc ({name})':>12} | " + " | ".join(f"{cpu[k]:>8.2f}" for k in COMPONENTS))
+        for name, cpu in (("a", r["a"].cpu_ms), ("a stock", r["a_stock"].cpu_ms), ("b", r["b"].cpu_ms),
+                          ("c", r["c"].cpu_ms)):
+            print(f"{f'{p} proc ({name})':>18} | " + " | ".join(f"{cpu[k]:>8.2f}" for k in COMPONENTS))
     print()
     print(f"per-node orchestration overhead (idle pipeline, planned → verdict minus the model call, "
           f"{len(idle)} nodes): p50 {pct(idle, 50):.1f} ms, p95 {pct(idle, 95):.1f} ms")
