@@ -1,4 +1,4 @@
-"""The offline safety scorer: frozen MiniLM sentence embeddings + a small trained head (``data/safety_head_v2.npz``).
+"""The offline safety scorer: frozen MiniLM sentence embeddings + a small trained head (``data/safety_head_v3.npz``).
 
 Why a trained head rather than cosine similarity to descriptions of harm: XSTest-like safe prompts share their
 words with unsafe ones ("kill a Python process"); only a classifier trained on contrasting pairs learns that the
@@ -18,8 +18,8 @@ import numpy as np
 
 from ecoalign.categories import MODERATION_CATEGORIES
 
-HEAD_VERSION = "minilm-safety-v2"
-HEAD_PATH = Path(__file__).parent / "data" / "safety_head_v2.npz"
+HEAD_VERSION = "minilm-safety-v3"  # v3: the help-seeking family (docs/moderation.md)
+HEAD_PATH = Path(__file__).parent / "data" / "safety_head_v3.npz"
 # parent category <- child categories: a child's score never exceeds its parent's
 _PARENTS = {
     "harassment": ("harassment/threatening",),

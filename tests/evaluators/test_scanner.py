@@ -33,7 +33,7 @@ def _png(text_lines: list[str]) -> bytes:
 
 def test_is_a_scanner(scanner):
     assert isinstance(scanner, Scanner)
-    assert scanner.evaluator_id == "scanner:minilm-safety-v2+rapidocr"
+    assert scanner.evaluator_id == "scanner:minilm-safety-v3+rapidocr"
 
 
 @needs_figstep
