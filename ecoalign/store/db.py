@@ -11,6 +11,7 @@ It also lets SAVEPOINTs work (pysqlite's own transaction handling breaks them).
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -108,19 +110,43 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
-    for hook in session.info.pop(AFTER_COMMIT, ()):
-        hook()
 
 
+# -- state that lives as long as a transaction ------------------------------------------------------------------
 AFTER_COMMIT = "ecoalign.after_commit"
+TRANSACTION_INFO = "ecoalign.transaction"
 
 
 def after_commit(session: Session, hook: Callable[[], None]) -> None:
-    """Run ``hook()`` once this session's transaction has committed (``session_scope``); never on a rollback.
+    """Run ``hook()`` once the session's outermost transaction has committed; never if it rolls back or is closed.
 
-    For state kept outside the database that must only ever show committed data (``reads.GraphCache``).
+    For state kept outside the database that must only ever show committed data (``reads.GraphCache``). A hook
+    must not raise (the commit is done): an exception is logged and dropped.
     """
     session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
+def transaction_info(session: Session) -> dict[str, Any]:
+    """A dict for the session's current outermost transaction: emptied when that transaction ends, however it ends."""
+    return session.info.setdefault(TRANSACTION_INFO, {})
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit_hooks(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint: the outermost transaction may still roll back
+        return
+    for hook in session.info.pop(AFTER_COMMIT, ()):
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook %r failed", hook)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_state(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost ended (committed, rolled back or closed): start afresh
+        session.info.pop(AFTER_COMMIT, None)
+        session.info.pop(TRANSACTION_INFO, None)
 
 
 # SQLSTATEs worth retrying on Postgres: serialization failure, deadlock detected.

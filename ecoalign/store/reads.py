@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import GraphError, NodeStatus, ThoughtGraph
 from ecoalign.store import repository
-from ecoalign.store.db import after_commit
+from ecoalign.store.db import after_commit, transaction_info
 from ecoalign.store.models import ACTIVE_JOB_STATUSES, Edge, NodeRow
 from ecoalign.store.repository import IN_FLIGHT, _to_graph_node
 
@@ -242,8 +242,9 @@ class GraphCache:
     this costs what changed. Exact, not a heuristic: every settled node is stamped by a writer that held the
     job's row lock, as the reader does, so once a copy is read no settled node can appear with a lower stamp; and
     in-flight nodes, which lock-free writers do touch, are read every time. A copy is taken out while a
-    transaction uses it and put back only after that transaction commits, so it never holds rolled-back state.
-    Off Postgres (no stamping trigger) every read is whole.
+    transaction uses it and put back only after that transaction commits, so it never holds rolled-back state;
+    reads inside a savepoint, which can roll back alone, are whole and leave the copy alone. Off Postgres (no
+    stamping trigger) every read is whole.
     """
 
     def __init__(self, size: int = 128) -> None:
@@ -253,9 +254,9 @@ class GraphCache:
 
     def load(self, session: Session, job_id: str) -> ThoughtGraph:
         """The job's whole graph as ``load_graph`` reads it. Call it with the job's row lock held."""
-        if session.get_bind().dialect.name != "postgresql":
-            return load_graph(session, job_id)
-        in_use: dict[str, _Copy] = session.info.setdefault(_IN_USE, {})
+        if session.get_bind().dialect.name != "postgresql" or session.in_nested_transaction():
+            return load_graph(session, job_id)  # no stamps; or in a savepoint, which may roll back on its own
+        in_use: dict[str, _Copy] = transaction_info(session).setdefault(_IN_USE, {})
         copy = in_use.get(job_id) or self._take(job_id)
         if copy is not None:
             rows = session.execute(_CHANGED, {"job_id": job_id, "rev": copy.rev}).all()

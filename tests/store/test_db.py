@@ -1,4 +1,4 @@
-"""The transaction runner's retries (real Postgres)."""
+"""The transaction runner's retries and the after-commit hooks (real Postgres)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from ecoalign.store.db import is_retryable, make_engine, run_in_transaction, session_factory
+from ecoalign.store.db import (
+    after_commit,
+    is_retryable,
+    make_engine,
+    run_in_transaction,
+    session_factory,
+    session_scope,
+    transaction_info,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -49,3 +57,58 @@ def test_a_statement_error_is_not_retried(pg_url: str) -> None:
         assert calls == [1] and not is_retryable(caught.value)
     finally:
         engine.dispose()
+
+
+# -- after_commit / transaction_info ---------------------------------------------------------------------------------
+class Boom(Exception):
+    pass
+
+
+def test_after_commit_hooks_run_once_after_the_outermost_commit_only(pg_engine: Engine) -> None:
+    factory = session_factory(pg_engine)
+    ran: list[str] = []
+    with session_scope(factory) as s:
+        after_commit(s, lambda: ran.append("outer"))
+        savepoint = s.begin_nested()
+        after_commit(s, lambda: ran.append("in savepoint"))
+        savepoint.commit()
+        assert ran == []  # a savepoint's commit is not the transaction's
+        transaction_info(s)["k"] = 1
+    assert ran == ["outer", "in savepoint"]
+    assert "k" not in transaction_info(s)
+
+    with pytest.raises(Boom), session_scope(factory) as s:
+        after_commit(s, lambda: ran.append("rolled back"))
+        raise Boom
+    assert ran == ["outer", "in savepoint"]
+
+
+def test_a_reused_session_forgets_what_an_abandoned_transaction_registered(pg_engine: Engine) -> None:
+    factory = session_factory(pg_engine)
+    ran: list[str] = []
+    session = factory()
+    try:
+        session.execute(text("SELECT 1"))
+        after_commit(session, lambda: ran.append("abandoned"))
+        transaction_info(session)["copy"] = "stale"
+        session.close()  # no commit, no rollback call
+        session.execute(text("SELECT 1"))
+        assert transaction_info(session) == {}
+        after_commit(session, lambda: ran.append("second"))
+        session.commit()
+    finally:
+        session.close()
+    assert ran == ["second"]
+
+
+def test_a_failing_hook_is_logged_and_the_others_still_run(pg_engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+
+    def failing() -> None:
+        raise RuntimeError("hook bug")
+
+    with session_scope(session_factory(pg_engine)) as s:
+        after_commit(s, failing)
+        after_commit(s, lambda: ran.append("next"))
+    assert ran == ["next"]
+    assert "hook bug" in caplog.text

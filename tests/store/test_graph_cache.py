@@ -173,3 +173,42 @@ def test_a_lock_free_write_stamped_before_the_copy_but_committed_after_it_is_sti
     finally:
         claimer.close()
     assert _load(db, cache, job)[a.id].status is NodeStatus.RUNNING
+
+
+@pytest.mark.postgres
+def test_a_read_inside_a_savepoint_is_whole_and_leaves_the_copy_alone(pg_db: Factory) -> None:
+    db, cache = pg_db, reads.GraphCache()
+    job = new_job(db, 1000)
+    root = node_id(job, NodeKind.ROOT, ())
+    first = _load(db, cache, job)
+    with session_scope(db) as s:
+        ledger.lock_job_row(s, job)
+        assert cache.load(s, job) is first
+        savepoint = s.begin_nested()
+        assert repository.finish_node(s, job, root, NodeStatus.DONE)
+        inside = cache.load(s, job)
+        assert inside is not first and inside[root].status is NodeStatus.DONE
+        savepoint.rollback()
+        assert cache.load(s, job)[root].status is NodeStatus.PENDING
+    after = _load(db, cache, job)
+    assert after is first and after[root].status is NodeStatus.PENDING
+
+
+@pytest.mark.postgres
+def test_a_transaction_closed_without_commit_gives_nothing_back(pg_db: Factory) -> None:
+    db, cache = pg_db, reads.GraphCache()
+    job = new_job(db, 1000)
+    root = node_id(job, NodeKind.ROOT, ())
+    first = _load(db, cache, job)
+    session = db()
+    try:
+        ledger.lock_job_row(session, job)
+        assert repository.finish_node(session, job, root, NodeStatus.DONE)
+        assert cache.load(session, job)[root].status is NodeStatus.DONE
+        session.close()  # abandoned: neither committed nor rolled back by the caller
+        session.execute(text("SELECT 1"))
+        session.commit()  # a later transaction of the same session object
+    finally:
+        session.close()
+    again = _load(db, cache, job)
+    assert again is not first and again[root].status is NodeStatus.PENDING
