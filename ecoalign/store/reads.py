@@ -249,15 +249,17 @@ class GraphCache:
 
     def __init__(self, size: int = 128) -> None:
         self.size = size
-        self._copies: OrderedDict[str, _Copy] = OrderedDict()
+        self._copies: OrderedDict[tuple[Any, str], _Copy] = OrderedDict()  # by (engine, job id)
         self._lock = threading.Lock()
 
     def load(self, session: Session, job_id: str) -> ThoughtGraph:
         """The job's whole graph as ``load_graph`` reads it. Call it with the job's row lock held."""
-        if session.get_bind().dialect.name != "postgresql" or session.in_nested_transaction():
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql" or session.in_nested_transaction():
             return load_graph(session, job_id)  # no stamps; or in a savepoint, which may roll back on its own
         in_use: dict[str, _Copy] = transaction_info(session).setdefault(_IN_USE, {})
-        copy = in_use.get(job_id) or self._take(job_id)
+        key = (bind, job_id)  # one process may talk to several databases (tests, tools)
+        copy = in_use.get(job_id) or self._take(key)
         if copy is not None:
             rows = session.execute(_CHANGED, {"job_id": job_id, "rev": copy.rev}).all()
             if not _apply(copy, rows):
@@ -265,7 +267,7 @@ class GraphCache:
         if copy is None:
             copy = _copy_from(job_id, session.execute(_CHANGED, {"job_id": job_id, "rev": -1}).all())
         if job_id not in in_use:
-            after_commit(session, lambda: self._put(job_id, in_use[job_id]))
+            after_commit(session, lambda: self._put(key, in_use[job_id]))
         in_use[job_id] = copy
         return copy.graph
 
@@ -273,13 +275,13 @@ class GraphCache:
         with self._lock:
             self._copies.clear()
 
-    def _take(self, job_id: str) -> _Copy | None:
+    def _take(self, key: tuple[Any, str]) -> _Copy | None:
         with self._lock:
-            return self._copies.pop(job_id, None)
+            return self._copies.pop(key, None)
 
-    def _put(self, job_id: str, copy: _Copy) -> None:
+    def _put(self, key: tuple[Any, str], copy: _Copy) -> None:
         with self._lock:
-            self._copies[job_id] = copy
+            self._copies[key] = copy
             while len(self._copies) > self.size:
                 self._copies.popitem(last=False)
 

@@ -212,3 +212,19 @@ def test_a_transaction_closed_without_commit_gives_nothing_back(pg_db: Factory) 
         session.close()
     again = _load(db, cache, job)
     assert again is not first and again[root].status is NodeStatus.PENDING
+
+
+@pytest.mark.postgres
+def test_copies_are_kept_per_engine(pg_db: Factory, pg_url: str) -> None:
+    """A process that talks to several databases never brings one database's copy up to date from another."""
+    from ecoalign.store.db import make_engine, session_factory
+
+    cache = reads.GraphCache()
+    job = new_job(pg_db, 1000)
+    first = _load(pg_db, cache, job)
+    other = make_engine(pg_url)
+    try:
+        assert _load(session_factory(other), cache, job) is not first
+    finally:
+        other.dispose()
+    assert _load(pg_db, cache, job) is first
