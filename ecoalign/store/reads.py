@@ -271,10 +271,6 @@ class GraphCache:
         in_use[job_id] = copy
         return copy.graph
 
-    def clear(self) -> None:
-        with self._lock:
-            self._copies.clear()
-
     def _take(self, key: tuple[Any, str]) -> _Copy | None:
         with self._lock:
             return self._copies.pop(key, None)

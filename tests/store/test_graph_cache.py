@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.engine.graph import Node, NodeKind, NodeStatus, ThoughtGraph, node_id
 from ecoalign.store import ledger, reads, repository
-from ecoalign.store.db import session_scope
+from ecoalign.store.db import make_engine, session_factory, session_scope
 
 from .helpers import new_job
 
@@ -38,21 +38,36 @@ def _thought(job: str, parent: str, ordinal: int, depth: int = 1) -> Node:
 
 @pytest.fixture
 def pg_db(pg_clean_engine: Any) -> Factory:
-    from ecoalign.store.db import session_factory
-
     return session_factory(pg_clean_engine)
 
 
+@dataclasses.dataclass
+class Rig:
+    """A fresh job (its root only) on Postgres and a graph cache of its own."""
+
+    db: Factory
+    cache: reads.GraphCache
+    job: str
+    root: str
+
+    def load(self) -> ThoughtGraph:
+        return _load(self.db, self.cache, self.job)
+
+
+@pytest.fixture
+def rig(pg_db: Factory) -> Rig:
+    job = new_job(pg_db, 1000)
+    return Rig(pg_db, reads.GraphCache(), job, node_id(job, NodeKind.ROOT, ()))
+
+
 @pytest.mark.postgres
-def test_the_copy_follows_every_kind_of_write_and_is_kept_not_rebuilt(pg_db: Factory) -> None:
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
-    first = _load(db, cache, job)
+def test_the_copy_follows_every_kind_of_write_and_is_kept_not_rebuilt(rig: Rig) -> None:
+    db, job, root = rig.db, rig.job, rig.root
+    first = rig.load()
     a, b = _thought(job, root, 0), _thought(job, root, 1)
     with session_scope(db) as s:
         repository.insert_nodes(s, job, [a, b])
-    assert _load(db, cache, job) is first  # brought up to date in place: the same graph object
+    assert rig.load() is first  # brought up to date in place: the same graph object
 
     # lock-free writes to in-flight nodes: a claim, a recorded generation
     with session_scope(db) as s:
@@ -61,7 +76,7 @@ def test_the_copy_follows_every_kind_of_write_and_is_kept_not_rebuilt(pg_db: Fac
     with session_scope(db) as s:
         assert repository.record_generation(s, job, a.id, text="step one", model="m", tokens_prompt=3,
                                             tokens_completion=4, attempt=attempt)
-    graph = _load(db, cache, job)
+    graph = rig.load()
     assert graph is first and graph[a.id].status is NodeStatus.RUNNING and graph[a.id].text == "step one"
 
     # settling writes (under the job lock): finish with scores, prune, a child of a finished node
@@ -70,23 +85,21 @@ def test_the_copy_follows_every_kind_of_write_and_is_kept_not_rebuilt(pg_db: Fac
                                       scores=repository.Scores(0.9, 0.5, {"violence": 0.1}, "h", 2))
         assert repository.prune_node(s, job, b.id, "dominated")
         repository.insert_nodes(s, job, [_thought(job, a.id, 0, depth=2)])
-    graph = _load(db, cache, job)
+    graph = rig.load()
     assert graph is first and len(graph) == 4
     assert graph[a.id].safety == 0.9 and graph[a.id].categories == {"violence": 0.1}
     assert graph[b.id].status is NodeStatus.PRUNED and graph[b.id].prune_reason == "dominated"
 
     with session_scope(db) as s:  # cancelling fails every node in flight in one statement
         assert repository.cancel_job(s, job)
-    graph = _load(db, cache, job)
+    graph = rig.load()
     assert graph is first and not graph.in_flight()
 
 
 @pytest.mark.postgres
-def test_a_rolled_back_transaction_leaves_nothing_in_the_copy(pg_db: Factory) -> None:
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
-    _load(db, cache, job)
+def test_a_rolled_back_transaction_leaves_nothing_in_the_copy(rig: Rig) -> None:
+    db, cache, job, root = rig.db, rig.cache, rig.job, rig.root
+    rig.load()
 
     class Abort(Exception):
         pass
@@ -95,40 +108,36 @@ def test_a_rolled_back_transaction_leaves_nothing_in_the_copy(pg_db: Factory) ->
         assert repository.finish_node(s, job, root, NodeStatus.DONE)
         assert cache.load(s, job)[root].status is NodeStatus.DONE  # the transaction sees its own write
         raise Abort
-    graph = _load(db, cache, job)
+    graph = rig.load()
     assert graph[root].status is NodeStatus.PENDING
 
 
 @pytest.mark.postgres
-def test_two_reads_in_one_transaction_share_the_copy_and_see_its_own_inserts(pg_db: Factory) -> None:
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
+def test_two_reads_in_one_transaction_share_the_copy_and_see_its_own_inserts(rig: Rig) -> None:
+    db, cache, job, root = rig.db, rig.cache, rig.job, rig.root
     with session_scope(db) as s:
         ledger.lock_job_row(s, job)
         before = cache.load(s, job)
         repository.insert_nodes(s, job, [_thought(job, root, 0)], known_parents=before.ids())
         after = cache.load(s, job)
         assert after is before and len(after) == 2
-    assert _load(db, cache, job) is before
+    assert rig.load() is before
 
 
 @pytest.mark.postgres
-def test_a_new_node_that_a_whole_read_would_not_put_last_makes_a_whole_read(pg_db: Factory) -> None:
+def test_a_new_node_that_a_whole_read_would_not_put_last_makes_a_whole_read(rig: Rig) -> None:
     """Hosts' clocks differ: a node can be stored with a creation time before nodes already in the copy."""
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
+    db, job, root = rig.db, rig.job, rig.root
     late = _thought(job, root, 1)
     with session_scope(db) as s:
         repository.insert_nodes(s, job, [late])
-    first = _load(db, cache, job)
+    first = rig.load()
     early = _thought(job, root, 0)
     with session_scope(db) as s:
         repository.insert_nodes(s, job, [early])
         s.execute(text("UPDATE nodes SET created_at = (SELECT created_at FROM nodes WHERE id = :late) "
                        "- interval '1 millisecond' WHERE id = :early"), {"late": late.id, "early": early.id})
-    graph = _load(db, cache, job)
+    graph = rig.load()
     assert graph is not first
     assert [n.id for n in graph][1:] == [early.id, late.id]
 
@@ -152,35 +161,31 @@ def test_off_postgres_every_read_is_whole(db: Factory) -> None:
 
 
 @pytest.mark.postgres
-def test_a_lock_free_write_stamped_before_the_copy_but_committed_after_it_is_still_seen(pg_db: Factory) -> None:
+def test_a_lock_free_write_stamped_before_the_copy_but_committed_after_it_is_still_seen(rig: Rig) -> None:
     """Why nodes in flight are read every time: a claim draws its stamp when it runs, not when it commits, so a
     copy can hold a higher stamp (from a settled node) than a claim that was not yet visible when it was read."""
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
+    db, job, root = rig.db, rig.job, rig.root
     a, b = _thought(job, root, 0), _thought(job, root, 1)
     with session_scope(db) as s:
         assert repository.finish_node(s, job, root, NodeStatus.DONE)
         repository.insert_nodes(s, job, [a, b])
-    _load(db, cache, job)
+    rig.load()
     claimer = db()
     try:
         assert repository.claim_node(claimer, job, a.id, lease_seconds=30) == 1  # stamped, not committed
         with session_scope(db) as s:
             assert repository.finish_node(s, job, b.id, NodeStatus.FAILED, failure_reason="x")  # a higher stamp
-        assert _load(db, cache, job)[a.id].status is NodeStatus.PENDING  # the claim is not visible yet
+        assert rig.load()[a.id].status is NodeStatus.PENDING  # the claim is not visible yet
         claimer.commit()
     finally:
         claimer.close()
-    assert _load(db, cache, job)[a.id].status is NodeStatus.RUNNING
+    assert rig.load()[a.id].status is NodeStatus.RUNNING
 
 
 @pytest.mark.postgres
-def test_a_read_inside_a_savepoint_is_whole_and_leaves_the_copy_alone(pg_db: Factory) -> None:
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
-    first = _load(db, cache, job)
+def test_a_read_inside_a_savepoint_is_whole_and_leaves_the_copy_alone(rig: Rig) -> None:
+    db, cache, job, root = rig.db, rig.cache, rig.job, rig.root
+    first = rig.load()
     with session_scope(db) as s:
         ledger.lock_job_row(s, job)
         assert cache.load(s, job) is first
@@ -190,16 +195,14 @@ def test_a_read_inside_a_savepoint_is_whole_and_leaves_the_copy_alone(pg_db: Fac
         assert inside is not first and inside[root].status is NodeStatus.DONE
         savepoint.rollback()
         assert cache.load(s, job)[root].status is NodeStatus.PENDING
-    after = _load(db, cache, job)
+    after = rig.load()
     assert after is first and after[root].status is NodeStatus.PENDING
 
 
 @pytest.mark.postgres
-def test_a_transaction_closed_without_commit_gives_nothing_back(pg_db: Factory) -> None:
-    db, cache = pg_db, reads.GraphCache()
-    job = new_job(db, 1000)
-    root = node_id(job, NodeKind.ROOT, ())
-    first = _load(db, cache, job)
+def test_a_transaction_closed_without_commit_gives_nothing_back(rig: Rig) -> None:
+    db, cache, job, root = rig.db, rig.cache, rig.job, rig.root
+    first = rig.load()
     session = db()
     try:
         ledger.lock_job_row(session, job)
@@ -210,15 +213,13 @@ def test_a_transaction_closed_without_commit_gives_nothing_back(pg_db: Factory) 
         session.commit()  # a later transaction of the same session object
     finally:
         session.close()
-    again = _load(db, cache, job)
+    again = rig.load()
     assert again is not first and again[root].status is NodeStatus.PENDING
 
 
 @pytest.mark.postgres
 def test_copies_are_kept_per_engine(pg_db: Factory, pg_url: str) -> None:
     """A process that talks to several databases never brings one database's copy up to date from another."""
-    from ecoalign.store.db import make_engine, session_factory
-
     cache = reads.GraphCache()
     job = new_job(pg_db, 1000)
     first = _load(pg_db, cache, job)
