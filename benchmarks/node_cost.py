@@ -2,6 +2,7 @@
 
     python -m benchmarks.node_cost                 # 20 jobs on a scratch Postgres database
     python -m benchmarks.node_cost --jobs 5 --profile /tmp/node.prof    # plus a cProfile of the task bodies
+    python -m benchmarks.node_cost --history 40    # after 40 uncounted jobs and ANALYZE (plans of a used database)
 
 The Celery task bodies (``workers.tasks``) run in this process, in the order their messages were published (a
 local FIFO stands in for the broker), against the real Postgres of ``ECOALIGN_TEST_PG_URL``. The model is an
@@ -53,6 +54,8 @@ class InstantModel:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--history", type=int, default=0, metavar="JOBS",
+                        help="run this many jobs first, uncounted, and ANALYZE: plans as on a database in use")
     parser.add_argument("--profile", default=None, help="write a cProfile of the task bodies here")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=V", help="a Settings field")
     args = parser.parse_args(argv)
@@ -93,13 +96,26 @@ def main(argv: list[str] | None = None) -> int:
             task.apply_async = _publish  # type: ignore[method-assign]
 
         request = request_from_messages([{"role": "user", "content": REQUEST}], max_image_bytes=1 << 20)
-        job_ids = [
-            run_in_transaction(factory, lambda s: steps.submit(s, request, Policy.from_dict(POLICY))[0])
-            for _ in range(args.jobs)
-        ]
+
+        def submit(n: int) -> list[str]:
+            ids = [
+                run_in_transaction(factory, lambda s: steps.submit(s, request, Policy.from_dict(POLICY))[0])
+                for _ in range(n)
+            ]
+            queue.extend((tasks.advance_job, (job_id,)) for job_id in ids)
+            return ids
+
+        if args.history:  # earlier jobs in the tables and fresh statistics: the plans a used database gets
+            submit(args.history)
+            while queue:
+                task, task_args = queue.popleft()
+                task.run(*task_args)
+            with engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+                conn.commit()
+        job_ids = submit(args.jobs)
         counts.clear()
-        for job_id in job_ids:
-            queue.append((tasks.advance_job, (job_id,)))
+        published.clear()
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler:
@@ -117,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             task.apply_async = originals[task.name]  # type: ignore[method-assign]
         with engine.connect() as conn:
             nodes = conn.execute(text("SELECT count(*) FROM nodes WHERE kind <> 'root' AND model <> 'template' "
-                                      "AND model IS NOT NULL AND model <> ''")).scalar_one()
-            states = dict(conn.execute(text("SELECT status, count(*) FROM jobs GROUP BY status")).all())
+                                      "AND model IS NOT NULL AND model <> '' AND job_id = ANY(:ids)"),
+                                 {"ids": job_ids}).scalar_one()
+            states = dict(conn.execute(text("SELECT status, count(*) FROM jobs WHERE id = ANY(:ids) GROUP BY status"),
+                                       {"ids": job_ids}).all())
         process.reset()
         engine.dispose()
 
