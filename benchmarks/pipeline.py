@@ -10,6 +10,9 @@
     (d) (a), (b) and (c) for 1 and 2 worker processes. Per-node orchestration overhead p50/p95: on an idle
     pipeline, the time from a node being planned to its verdict, minus the model call.
 
+``--repeat N`` runs (a), (b) and (c) N times in turn for each process count and adds a row of medians: on a
+machine whose speed drifts by a quarter from one minute to the next, a ratio from one pair of runs is noise-deep.
+
 Rates are steady-state: nodes (or tasks) finished between the 10th and 90th percentile of finish times, over that
 span, from the timestamps the workers wrote in Postgres. Workers use the threads pool, the heuristic evaluator
 (ECOALIGN_EVALUATOR=heuristic: instant, so the figures are orchestration, not evaluation) and the emulator
@@ -365,6 +368,12 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+def _figures(label: str, r: dict[str, Any], bound: float) -> tuple[Any, ...]:
+    """One table row: (label, (a), (b), (b)/(a), (c), (c)/bound, (a) stock, (b)/(a) stock)."""
+    a, a_stock, b, c = r["a"].rate, r["a_stock"].rate, r["b"].rate, r["c"].rate
+    return (label, a, b, b / a, c, c / bound, a_stock, b / a_stock)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", default="1,2", help="worker process counts to measure (d)")
@@ -374,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--slots", type=int, default=16)
     parser.add_argument("--idle-jobs", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run (a), (b) and (c) this many times in turn per process count; medians are printed too")
     parser.add_argument("--logdir", default=None)
     parser.add_argument("--set", action="append", default=[], metavar="ECOALIGN_X=V",
                         help="extra worker setting, e.g. ECOALIGN_ADVANCE_INLINE=false (repeatable)")
@@ -385,20 +396,21 @@ def main(argv: list[str] | None = None) -> int:
     redis.Redis.from_url(BROKER).flushdb()
     bound = args.slots / (args.latency_ms / 1000.0)
     load_before = os.getloadavg()
-    results: dict[int, dict[str, Any]] = {}
+    results: dict[tuple[int, int], dict[str, Any]] = {}  # by (processes, repeat)
     with bench_database() as db_url:
         rig = Rig(db_url, logdir)
         try:
             with emulator(18761, 0.0) as fast_url, emulator(18762, args.latency_ms) as slow_url:
                 for p in counts:
-                    a = run_bare(rig, p, args.threads, args.bare_tasks)
-                    a_stock = run_bare(rig, p, args.threads, args.bare_tasks, stock=True)
-                    b = run_nodes(rig, fast_url, p, args.threads, args.jobs, None)
-                    c = run_nodes(rig, slow_url, p, args.slots // p + args.threads, args.jobs, args.slots)
-                    results[p] = {"a": a, "a_stock": a_stock, "b": b, "c": c}
-                    print(f"[{p} process(es)] a={a.rate:.1f} tasks/s (stock kombu {a_stock.rate:.1f})  "
-                          f"b={b.rate:.1f} nodes/s ({b.nodes} nodes)  "
-                          f"c={c.rate:.1f} nodes/s ({c.nodes} nodes)", flush=True)
+                    for r in range(1, args.repeat + 1):  # in turn, so a slow spell of the machine hits all four
+                        a = run_bare(rig, p, args.threads, args.bare_tasks)
+                        a_stock = run_bare(rig, p, args.threads, args.bare_tasks, stock=True)
+                        b = run_nodes(rig, fast_url, p, args.threads, args.jobs, None)
+                        c = run_nodes(rig, slow_url, p, args.slots // p + args.threads, args.jobs, args.slots)
+                        results[(p, r)] = {"a": a, "a_stock": a_stock, "b": b, "c": c}
+                        print(f"[{p} process(es), run {r}] a={a.rate:.1f} tasks/s (stock kombu {a_stock.rate:.1f})  "
+                              f"b={b.rate:.1f} nodes/s ({b.nodes} nodes)  "
+                              f"c={c.rate:.1f} nodes/s ({c.nodes} nodes)", flush=True)
                 idle = run_overhead(rig, fast_url, args.idle_jobs)
         finally:
             rig.stop()
@@ -409,30 +421,36 @@ def main(argv: list[str] | None = None) -> int:
           "machine shares the cores and lowers every figure")
     print(f"(c): emulator latency {args.latency_ms:.0f} ms, {args.slots} slots, bound {bound:.0f} nodes/s")
     print()
-    header = (f"{'worker processes':>16} | {'(a) bare tasks/s':>16} | {'(b) nodes/s':>11} | {'(b)/(a)':>7} | "
-              f"{'(c) nodes/s':>11} | {'(c)/bound':>9} | {'(a) stock kombu':>15} | {'(b)/(a) stock':>13}")
+    header = (f"{'worker processes':>16} | {'run':>6} | {'(a) bare tasks/s':>16} | {'(b) nodes/s':>11} | "
+              f"{'(b)/(a)':>7} | {'(c) nodes/s':>11} | {'(c)/bound':>9} | {'(a) stock kombu':>15} | "
+              f"{'(b)/(a) stock':>13}")
     print(header)
     print("-" * len(header))
-    for p, r in results.items():
-        a, a_stock, b, c = r["a"], r["a_stock"], r["b"], r["c"]
-        print(f"{p:>16} | {a.rate:>16.1f} | {b.rate:>11.1f} | {b.rate / a.rate:>7.2f} | {c.rate:>11.1f} | "
-              f"{c.rate / bound:>9.2f} | {a_stock.rate:>15.1f} | {b.rate / a_stock.rate:>13.2f}")
-    print("(a) runs the bare task on the workers' Redis transport (workers.broker); '(a) stock kombu' on kombu's own")
+    for p in counts:
+        rows = [_figures(str(r), results[(p, r)], bound) for r in range(1, args.repeat + 1)]
+        if args.repeat > 1:
+            rows.append(("median", *(statistics.median(col) for col in list(zip(*rows, strict=True))[1:])))
+        for row in rows:
+            print(f"{p:>16} | {row[0]:>6} | {row[1]:>16.1f} | {row[2]:>11.1f} | {row[3]:>7.2f} | {row[4]:>11.1f} | "
+                  f"{row[5]:>9.2f} | {row[6]:>15.1f} | {row[7]:>13.2f}")
+    print("(a) runs the bare task on the workers' Redis transport (workers.broker); '(a) stock kombu' on kombu's own;")
+    print("a median row takes each column's median over the runs (ratios too, run by run, not from median rates)")
     print()
     print("CPU milliseconds per bare task (a) or generated node (b), (c), by process (psutil, user + system):")
-    cpu_header = f"{'run':>18} | " + " | ".join(f"{k:>8}" for k in COMPONENTS)
+    cpu_header = f"{'run':>20} | " + " | ".join(f"{k:>8}" for k in COMPONENTS)
     print(cpu_header)
     print("-" * len(cpu_header))
-    for p, r in results.items():
+    for (p, run), r in results.items():
+        label = f"{p} proc" if args.repeat == 1 else f"{p} proc #{run}"
         for name, cpu in (("a", r["a"].cpu_ms), ("a stock", r["a_stock"].cpu_ms), ("b", r["b"].cpu_ms),
                           ("c", r["c"].cpu_ms)):
-            print(f"{f'{p} proc ({name})':>18} | " + " | ".join(f"{cpu[k]:>8.2f}" for k in COMPONENTS))
+            print(f"{f'{label} ({name})':>20} | " + " | ".join(f"{cpu[k]:>8.2f}" for k in COMPONENTS))
     print()
     print(f"per-node orchestration overhead (idle pipeline, planned → verdict minus the model call, "
           f"{len(idle)} nodes): p50 {pct(idle, 50):.1f} ms, p95 {pct(idle, 95):.1f} ms")
-    for p, r in results.items():
+    for (p, run), r in results.items():
         c = r["c"]
-        print(f"under load (c), {p} process(es), queueing included: p50 {pct(c.overhead_ms, 50):.1f} ms, "
+        print(f"under load (c), {p} process(es), run {run}, queueing included: p50 {pct(c.overhead_ms, 50):.1f} ms, "
               f"p95 {pct(c.overhead_ms, 95):.1f} ms")
     print()
     print("targets: (b)/(a) >= 0.5, (c)/bound >= 0.90")
