@@ -165,6 +165,43 @@ def emulator(port: int, latency_ms: float) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+ANALYZE_EVERY_S = 20.0
+
+
+@contextmanager
+def autoanalyze(db_url: str) -> Iterator[bool]:
+    """If the server runs with ``autovacuum = off``, ``ANALYZE`` the database every ``ANALYZE_EVERY_S`` seconds
+    meanwhile, as autoanalyze would; yields whether it does.
+
+    Without statistics, and without the cache invalidation an ``ANALYZE`` brings, the plans that psycopg's prepared
+    statements got while the tables were nearly empty are kept as they grow: Postgres CPU per node doubled over
+    12,000 nodes on such a server (docs/performance.md). A deployment runs autovacuum (the default)."""
+    import threading
+
+    from ecoalign.store.db import make_engine
+
+    eng = make_engine(db_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with eng.connect() as conn:
+        off = conn.execute(text("SHOW autovacuum")).scalar_one() == "off"
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(ANALYZE_EVERY_S):
+            with eng.connect() as conn:
+                conn.execute(text("ANALYZE"))
+
+    thread = threading.Thread(target=loop, name="autoanalyze", daemon=True)
+    if off:
+        thread.start()
+    try:
+        yield off
+    finally:
+        stop.set()
+        if off:
+            thread.join()
+        eng.dispose()
+
+
 COMPONENTS = ("workers", "emulator", "postgres", "redis", "machine")
 
 
@@ -400,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     with bench_database() as db_url:
         rig = Rig(db_url, logdir)
         try:
-            with emulator(18761, 0.0) as fast_url, emulator(18762, args.latency_ms) as slow_url:
+            with autoanalyze(db_url) as analyzing, emulator(18761, 0.0) as fast_url, \
+                    emulator(18762, args.latency_ms) as slow_url:
                 for p in counts:
                     for r in range(1, args.repeat + 1):  # in turn, so a slow spell of the machine hits all four
                         a = run_bare(rig, p, args.threads, args.bare_tasks)
@@ -420,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}: other work on the "
           "machine shares the cores and lowers every figure")
     print(f"(c): emulator latency {args.latency_ms:.0f} ms, {args.slots} slots, bound {bound:.0f} nodes/s")
+    if analyzing:
+        print(f"this Postgres runs with autovacuum off: the benchmark ran ANALYZE every {ANALYZE_EVERY_S:.0f} s, as "
+              "autoanalyze would (its CPU is in the Postgres column)")
     print()
     header = (f"{'worker processes':>16} | {'run':>6} | {'(a) bare tasks/s':>16} | {'(b) nodes/s':>11} | "
               f"{'(b)/(a)':>7} | {'(c) nodes/s':>11} | {'(c)/bound':>9} | {'(a) stock kombu':>15} | "
