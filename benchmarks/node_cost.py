@@ -105,11 +105,18 @@ def main(argv: list[str] | None = None) -> int:
             queue.extend((tasks.advance_job, (job_id,)) for job_id in ids)
             return ids
 
-        if args.history:  # earlier jobs in the tables and fresh statistics: the plans a used database gets
-            submit(args.history)
+        def drain() -> int:
+            """Run the queued task bodies, and those they publish, until none is left; how many ran."""
+            ran = 0
             while queue:
                 task, task_args = queue.popleft()
                 task.run(*task_args)
+                ran += 1
+            return ran
+
+        if args.history:  # earlier jobs in the tables and fresh statistics: the plans a used database gets
+            submit(args.history)
+            drain()
             with engine.connect() as conn:
                 conn.execute(text("ANALYZE"))
                 conn.commit()
@@ -120,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
-        tasks_run = 0
-        while queue:
-            task, task_args = queue.popleft()
-            task.run(*task_args)
-            tasks_run += 1
+        tasks_run = drain()
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)

@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -176,29 +177,29 @@ def autoanalyze(db_url: str) -> Iterator[bool]:
     Without statistics, and without the cache invalidation an ``ANALYZE`` brings, the plans that psycopg's prepared
     statements got while the tables were nearly empty are kept as they grow: Postgres CPU per node doubled over
     12,000 nodes on such a server (docs/performance.md). A deployment runs autovacuum (the default)."""
-    import threading
-
     from ecoalign.store.db import make_engine
 
     eng = make_engine(db_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with eng.connect() as conn:
-        off = conn.execute(text("SHOW autovacuum")).scalar_one() == "off"
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(ANALYZE_EVERY_S):
-            with eng.connect() as conn:
-                conn.execute(text("ANALYZE"))
-
-    thread = threading.Thread(target=loop, name="autoanalyze", daemon=True)
-    if off:
-        thread.start()
     try:
-        yield off
-    finally:
-        stop.set()
-        if off:
+        with eng.connect() as conn:
+            if conn.execute(text("SHOW autovacuum")).scalar_one() != "off":
+                yield False
+                return
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(ANALYZE_EVERY_S):
+                with eng.connect() as conn:
+                    conn.execute(text("ANALYZE"))
+
+        thread = threading.Thread(target=loop, name="autoanalyze", daemon=True)
+        thread.start()
+        try:
+            yield True
+        finally:
+            stop.set()
             thread.join()
+    finally:
         eng.dispose()
 
 
