@@ -39,7 +39,7 @@ def create_app(
     metrics_window_s: float = 300.0,
 ) -> FastAPI:
     """Build the app. ``dispatcher(job_id)`` starts a job (default: the workers' Celery controller task);
-    ``queues()`` names the Celery queues whose depth ``/metrics`` reports (default: those ``workers.app`` declares).
+    ``queues()`` names the Celery queues whose depth ``/metrics`` reports (default: those of ``ecoalign.queue.app``).
     """
     settings = settings or get_settings()
     engine = make_engine(settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)

@@ -33,6 +33,6 @@ def get_ctx(request: Request) -> AppContext:
 
 def celery_dispatcher(job_id: str) -> bool:
     """The default dispatcher: the workers' controller task (imported lazily: the API may start without it)."""
-    from workers.dispatch import enqueue_advance
+    from ecoalign.queue.dispatch import enqueue_advance
 
     return enqueue_advance(job_id)

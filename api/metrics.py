@@ -207,9 +207,9 @@ class QueueCollector(Collector):
 
 
 def celery_queue_names() -> list[str]:
-    """The queues the Celery app declares (``workers.app``), else Celery's default ``celery`` queue."""
+    """The queues the Celery app declares (``ecoalign.queue.app``), else Celery's default ``celery`` queue."""
     try:
-        import workers.app as worker_module
+        import ecoalign.queue.app as worker_module
     except Exception:  # the API can run without the workers package importable
         return ["celery"]
     app = getattr(worker_module, "app", None) or getattr(worker_module, "celery", None)

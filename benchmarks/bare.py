@@ -13,10 +13,10 @@ import threading
 from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 
-from workers.broker import transport_for
+from ecoalign.queue.broker import transport_for
 
 BROKER_URL = os.environ.get("ECOALIGN_BROKER_URL", "redis://127.0.0.1:6379/0")
-# The same Redis transport as the ecoalign workers (``workers.broker``), or kombu's own with "stock".
+# The same Redis transport as the ecoalign workers (``ecoalign.queue.broker``), or kombu's own with "stock".
 STOCK_TRANSPORT = os.environ.get("ECOALIGN_BENCH_BARE_TRANSPORT") == "stock"
 app = Celery("ecoalign-bare")
 app.conf.update(

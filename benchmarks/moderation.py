@@ -167,7 +167,7 @@ class SetResult:
         self.decisions.update(other.decisions)
 
 
-def run_set(name: str, items: list[Item], folder: Path, extra: list[str]) -> SetResult:
+def run_set(name: str, items: list[Item], folder: Path, extra: list[str], keep: Path | None = None) -> SetResult:
     src = folder / f"{name}.jsonl"
     dst = folder / f"{name}.out.jsonl"
     stats = folder / f"{name}.stats.json"
@@ -181,6 +181,9 @@ def run_set(name: str, items: list[Item], folder: Path, extra: list[str]) -> Set
     wall = time.monotonic() - started
     if run.returncode != 0:
         raise SystemExit(f"{name}: the CLI failed ({run.returncode}):\n{run.stderr}")
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / f"{name}.out.jsonl").write_text(dst.read_text())
     summary = json.loads(stats.read_text())
     labels = {i.custom_id: i.unsafe for i in items}
     result = SetResult(
@@ -247,7 +250,7 @@ def quality(args: argparse.Namespace) -> int:
         }
         results = []
         for name in args.sets.split(","):
-            results.append(run_set(name, sets[name](), folder, extra))
+            results.append(run_set(name, sets[name](), folder, extra, args.keep_output))
             print(f"  {name}: done in {results[-1].wall:.1f} s", file=sys.stderr)
         overall = SetResult("overall")
         for r in results:
@@ -477,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-model", help="the judge's model name")
     parser.add_argument("--budget", type=int, help="token budget of each set's run")
     parser.add_argument("--show-misses", action="store_true", help="list every missed or over-flagged item")
+    parser.add_argument("--keep-output", type=Path, metavar="DIR",
+                        help="keep each set's output lines in DIR (to diff two versions of the code)")
     parser.add_argument("--scale", type=int, default=0, metavar="N", help="run the N-line memory/kill/resume test")
     parser.add_argument("--kill-at", type=float, default=0.5, help="fraction of lines written before kill -9")
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
     python -m benchmarks.pipeline            # from the repository root; Postgres and Redis as for the tests
 
 (a) bare ceiling: a minimal Celery task doing one conditional UPDATE and one INSERT in Postgres (benchmarks/bare.py),
-    tasks/s, on the workers' Redis transport (workers.broker), and again on kombu's own for reference.
+    tasks/s, on the workers' Redis transport (ecoalign.queue.broker), and again on kombu's own for reference.
     (b) ecoalign's node ceiling with a zero-latency emulator, nodes/s (a node = one model call with its claim,
     generation record, scoring, settlement, verdict and controller run), and (b)/(a). (c) the emulator at
     L = 200 ms behind 16 concurrent slots (bound 16 / 0.2 s = 80 nodes/s), throughput as a fraction of the bound.
@@ -250,7 +250,7 @@ def steady_rate(times: list[float]) -> float:
 # -- (a) the bare task -------------------------------------------------------------------------------------------
 def run_bare(rig: Rig, processes: int, threads: int, tasks: int, *, stock: bool = False) -> BareRun:
     """(a): ``tasks`` bare tasks through ``processes`` workers; ``stock`` runs them on kombu's own Redis transport
-    instead of ``workers.broker``'s (which the ecoalign workers use)."""
+    instead of ``ecoalign.queue.broker``'s (which the ecoalign workers use)."""
     from benchmarks import bare
     from ecoalign.store.db import make_engine
 
@@ -306,10 +306,10 @@ class NodeRun:
 def submit_jobs(db_url: str, n: int) -> list[str]:
     from ecoalign.content import Request
     from ecoalign.engine.policy import Policy
+    from ecoalign.queue.dispatch import enqueue_advance
     from ecoalign.runtime import steps
     from ecoalign.store.db import make_engine, run_in_transaction, session_factory
     from workers.app import app
-    from workers.dispatch import enqueue_advance
 
     app.conf.broker_url = BROKER
     factory = session_factory(make_engine(db_url, poolclass=NullPool))
@@ -475,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(f"{p:>16} | {row[0]:>6} | {row[1]:>16.1f} | {row[2]:>11.1f} | {row[3]:>7.2f} | {row[4]:>11.1f} | "
                   f"{row[5]:>9.2f} | {row[6]:>15.1f} | {row[7]:>13.2f}")
-    print("(a) runs the bare task on the workers' Redis transport (workers.broker); '(a) stock kombu' on kombu's own;")
+    print("(a) runs the bare task on the workers' Redis transport (ecoalign.queue.broker); "
+          "'(a) stock kombu' on kombu's own;")
     print("a median row takes each column's median over the runs (ratios too, run by run, not from median rates)")
     print()
     print("CPU milliseconds per bare task (a) or generated node (b), (c), by process (psutil, user + system):")

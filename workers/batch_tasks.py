@@ -53,13 +53,20 @@ from pathlib import Path
 from typing import Any, cast
 
 from celery.signals import worker_process_shutdown
-from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.batch import LineError, LineHeader, ParseOptions, build_task, parse_header
 from ecoalign.moderation import ModerationPolicy
+from ecoalign.queue.app import app
+from ecoalign.queue.names import (
+    BATCH_CHAT_LINE_TASK,
+    BATCH_FINALIZE_TASK,
+    BATCH_MODERATION_LINE_TASK,
+    BATCH_REAP_TASK,
+    BATCH_START_TASK,
+)
 from ecoalign.runtime.batches import request_cancel
 from ecoalign.runtime.moderation import ModerationEngine, TenantRunBudget, store_traces, traced
 from ecoalign.settings import Settings
@@ -67,15 +74,14 @@ from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, Batch
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import utcnow
 from workers import process
-from workers.app import app
 
 log = logging.getLogger(__name__)
 
-START_TASK = "ecoalign.batch_start"
-MODERATION_LINE_TASK = "ecoalign.batch_moderation_line"
-CHAT_LINE_TASK = "ecoalign.batch_chat_line"
-FINALIZE_TASK = "ecoalign.batch_finalize"
-REAP_TASK = "ecoalign.batch_reap"
+START_TASK = BATCH_START_TASK
+MODERATION_LINE_TASK = BATCH_MODERATION_LINE_TASK
+CHAT_LINE_TASK = BATCH_CHAT_LINE_TASK
+FINALIZE_TASK = BATCH_FINALIZE_TASK
+REAP_TASK = BATCH_REAP_TASK
 
 BATCHES = cast(Table, Batch.__table__)
 ITEMS = cast(Table, BatchItem.__table__)
@@ -668,17 +674,6 @@ def send_lines(batch_id: str, endpoint: str, refs: list[LineRef]) -> None:
     task = batch_chat_line if endpoint == CHAT else batch_moderation_line
     for ref in refs:
         task.apply_async((batch_id, ref.item_id, ref.offset, ref.length))
-
-
-def enqueue_batch_task(task: str, batch_id: str) -> bool:
-    """For the API: start or finalize a batch on the workers. False if the broker refused (the reaper retries)."""
-    target = {"start": batch_start, "finalize": batch_finalize}[task]
-    try:
-        target.apply_async((batch_id,))
-    except BrokerError:
-        log.warning("broker unavailable: batch %s (%s) will be picked up by the reaper", batch_id, task)
-        return False
-    return True
 
 
 @app.task(name=START_TASK)

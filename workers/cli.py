@@ -11,7 +11,7 @@ import os
 import tempfile
 from typing import Any
 
-from workers.names import CONTROL_QUEUE, MODEL_QUEUE, QUEUES, SCORE_QUEUE
+from ecoalign.queue.names import CONTROL_QUEUE, MODEL_QUEUE, QUEUES, SCORE_QUEUE
 
 POOLS = ("prefork", "threads", "solo", "gevent", "eventlet")
 MODEL_THREADS = 16

@@ -39,12 +39,12 @@ from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import NodeKind
 from ecoalign.engine.graph import node_id as make_node_id
+from ecoalign.queue.app import app
+from ecoalign.queue.names import ADVANCE_TASK, GENERATE_TASK, REAP_TASK, SCAN_TASK, SCORE_TASK
 from ecoalign.runtime import steps
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
 from workers import process, recovery
-from workers.app import app
-from workers.names import ADVANCE_TASK, GENERATE_TASK, REAP_TASK, SCAN_TASK, SCORE_TASK
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

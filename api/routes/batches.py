@@ -46,14 +46,14 @@ FINISHED = (BatchStatus.COMPLETED.value, BatchStatus.FAILED.value, BatchStatus.E
             BatchStatus.FINALIZING.value)
 UNFINISHED_ITEMS = (BatchItemStatus.PENDING.value, BatchItemStatus.RUNNING.value)
 
-# (task, batch_id) -> started; task is "start" or "finalize". Default: the Celery tasks of workers.batch_tasks.
+# (task, batch_id) -> started; task is "start" or "finalize". Default: ecoalign.queue.dispatch.
 BatchDispatcher = Callable[[str, str], object]
 
 
 def celery_batch_dispatcher(task: str, batch_id: str) -> bool:
-    from workers.batch_tasks import enqueue_batch_task
+    from ecoalign.queue.dispatch import enqueue_batch
 
-    return enqueue_batch_task(task, batch_id)
+    return enqueue_batch(task, batch_id)
 
 
 def batch_dispatcher(app: FastAPI) -> BatchDispatcher:

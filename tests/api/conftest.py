@@ -39,7 +39,7 @@ MAX_IMAGE_BYTES = 64 * 1024
 @dataclass
 class RecordingDispatcher:
     """Stands in for the Celery dispatcher: remembers what it was asked to start, or fails on demand
-    (``fail``: raise it; ``refuse``: return False, as ``workers.dispatch.enqueue_advance`` does when the broker
+    (``fail``: raise it; ``refuse``: return False, as ``ecoalign.queue.dispatch.enqueue_advance`` does when the broker
     is down)."""
 
     calls: list[str] = field(default_factory=list)

@@ -92,8 +92,8 @@ def test_serve_runs_the_api_and_enqueues_jobs_on_the_real_broker(
     The broker is a private ``redis-server`` started for this test, so no worker elsewhere consumes the message
     and nothing another test keeps in the shared Redis is touched.
     """
-    pytest.importorskip("workers.dispatch")
-    from workers.names import CONTROL_QUEUE
+    pytest.importorskip("ecoalign.queue.dispatch")
+    from ecoalign.queue.names import CONTROL_QUEUE
 
     with private_redis() as broker_url:
         if broker_url is None:

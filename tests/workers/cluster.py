@@ -86,7 +86,7 @@ def ensure_redis() -> None:
 
 
 def point_dispatch_at(broker_url: str) -> None:
-    """Make this (test) process publish to the test broker (workers.dispatch uses the shared Celery app)."""
+    """Make this (test) process publish to the test broker (ecoalign.queue.dispatch uses the shared Celery app)."""
     from workers.app import app
 
     if app.conf.broker_url == broker_url:
@@ -202,7 +202,7 @@ class Cluster:
 
     # -- jobs ---------------------------------------------------------------------------------------------------
     def submit(self, text_: str, policy: dict[str, Any] | None = None, *, strategy: str = "ecoalign") -> str:
-        from workers.dispatch import enqueue_advance
+        from ecoalign.queue.dispatch import enqueue_advance
 
         job_id, _ = run_in_transaction(
             self.factory, lambda s: steps.submit(s, Request(text_), Policy.from_dict(policy or {}), strategy=strategy)

@@ -1,4 +1,4 @@
-"""workers.broker: kombu's Redis transport with one client per channel, against the real Redis."""
+"""ecoalign.queue.broker: kombu's Redis transport with one client per channel, against the real Redis."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from ecoalign.queue import broker
 from ecoalign.settings import Settings
 from tests.workers.cluster import REDIS_HOST, REDIS_PORT, TEST_REDIS_DB
-from workers import broker
 from workers.app import celery_config
 
 URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{TEST_REDIS_DB}"

@@ -7,10 +7,7 @@ import argparse
 import pytest
 
 from ecoalign.cli import build_parser
-from ecoalign.settings import Settings
-from workers.app import ConfigError, app, celery_config
-from workers.cli import default_pool, worker_argv
-from workers.names import (
+from ecoalign.queue.names import (
     ADVANCE_TASK,
     CONTROL_QUEUE,
     GENERATE_TASK,
@@ -20,6 +17,9 @@ from workers.names import (
     SCORE_QUEUE,
     SCORE_TASK,
 )
+from ecoalign.settings import Settings
+from workers.app import ConfigError, app, celery_config
+from workers.cli import default_pool, worker_argv
 
 
 def test_delivery_settings_are_at_least_once_and_bounded() -> None:
@@ -73,8 +73,8 @@ def test_enqueue_advance_fails_fast_when_the_broker_is_down() -> None:
     import time
 
     from ecoalign.emulator import free_port
+    from ecoalign.queue.dispatch import enqueue_advance
     from tests.workers.cluster import point_dispatch_at
-    from workers.dispatch import enqueue_advance
 
     before = app.conf.broker_url
     point_dispatch_at(f"redis://127.0.0.1:{free_port()}/0")

@@ -1,4 +1,4 @@
-"""Queue and task names, importable without Celery (the CLI and the API use them)."""
+"""Every queue and task name, in one place, importable without Celery (the CLI, the API and the workers use them)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,10 @@ GENERATE_TASK = "ecoalign.generate_node"
 SCORE_TASK = "ecoalign.score_node"
 SCAN_TASK = "ecoalign.scan_root"
 REAP_TASK = "ecoalign.reap"
+
+# The OpenAI Batch API (``workers.batch_tasks``).
+BATCH_START_TASK = "ecoalign.batch_start"
+BATCH_MODERATION_LINE_TASK = "ecoalign.batch_moderation_line"
+BATCH_CHAT_LINE_TASK = "ecoalign.batch_chat_line"
+BATCH_FINALIZE_TASK = "ecoalign.batch_finalize"
+BATCH_REAP_TASK = "ecoalign.batch_reap"

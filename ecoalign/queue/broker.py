@@ -17,7 +17,7 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
-TRANSPORT = "workers.broker:Transport"
+TRANSPORT = "ecoalign.queue.broker:Transport"
 
 
 class Channel(kombu_redis.Channel):
