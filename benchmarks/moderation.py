@@ -167,6 +167,24 @@ class SetResult:
         self.decisions.update(other.decisions)
 
 
+_RANDOM_IDS = ("id", "request_id", "trace_id")
+
+
+def comparable_lines(output: str) -> str:
+    """Output lines sorted by custom_id with the random ids (line, request, response and trace ids) removed, so
+    the outputs of two versions of the code can be diffed."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _RANDOM_IDS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    lines = sorted((json.loads(raw) for raw in output.splitlines()), key=lambda line: line["custom_id"])
+    return "".join(json.dumps(strip(line), sort_keys=True) + "\n" for line in lines)
+
+
 def run_set(name: str, items: list[Item], folder: Path, extra: list[str], keep: Path | None = None) -> SetResult:
     src = folder / f"{name}.jsonl"
     dst = folder / f"{name}.out.jsonl"
@@ -183,7 +201,7 @@ def run_set(name: str, items: list[Item], folder: Path, extra: list[str], keep: 
         raise SystemExit(f"{name}: the CLI failed ({run.returncode}):\n{run.stderr}")
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        (keep / f"{name}.out.jsonl").write_text(dst.read_text())
+        (keep / f"{name}.out.jsonl").write_text(comparable_lines(dst.read_text()))
     summary = json.loads(stats.read_text())
     labels = {i.custom_id: i.unsafe for i in items}
     result = SetResult(
