@@ -79,25 +79,40 @@ class ApiClient:
                     payload["model"] = model
                 status, body = self.moderate(payload)
                 if status >= 400:
-                    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-                    code = str(err.get("code") or f"http_{status}")
-                    message = f"line {built.line_no}: the API answered {status}: {err.get('message') or body}"
-                    out.lines.append(encode(error_line(LineError(built.line_no, built.custom_id, code, message))))
+                    out.lines.append(encode(error_line(_api_error(built.line_no, built.custom_id, status, body))))
                     out.errors += 1
                     continue
                 out.lines.append(encode(output_line(built.custom_id, body, status)))
-                results = body.get("results") if isinstance(body.get("results"), list) else []
-                out.results += len(results)
-                for result in results:
-                    if not isinstance(result, dict):
-                        continue
-                    out.flagged += bool(result.get("flagged"))
-                    ext = result.get("ecoalign") if isinstance(result.get("ecoalign"), dict) else {}
-                    out.tokens += int(ext.get("tokens") or 0)
-                    out.decisions[str(ext.get("decision") or "api")] += 1
+                _count_results(out, body)
             return out
 
         return run
 
     def close(self) -> None:
         self.client.close()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _api_error(line_no: int, custom_id: str, status: int, body: dict[str, Any]) -> LineError:
+    """The error line of an item the server refused (4xx), with the server's code and message."""
+    err = _dict(body.get("error"))
+    code = str(err.get("code") or f"http_{status}")
+    message = f"line {line_no}: the API answered {status}: {err.get('message') or body}"
+    return LineError(line_no, custom_id, code, message)
+
+
+def _count_results(out: Outcome, body: dict[str, Any]) -> None:
+    """The counters of a server's answer (results, flagged, tokens, decisions), whatever it left out."""
+    results = body.get("results")
+    results = results if isinstance(results, list) else []
+    out.results += len(results)
+    for result in results:
+        if not isinstance(result, dict):
+            continue
+        out.flagged += bool(result.get("flagged"))
+        ext = _dict(result.get("ecoalign"))
+        out.tokens += int(ext.get("tokens") or 0)
+        out.decisions[str(ext.get("decision") or "api")] += 1
