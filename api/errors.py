@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Match
 
 from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.engine.policy import PolicyError
+from ecoalign.moderation.inputs import InputError
 from ecoalign.runtime.requests import RequestError, field_loc
 
 log = logging.getLogger(__name__)
@@ -138,3 +139,12 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_json(ApiError(500, "internal_error", "internal error; the request was logged"))
+
+
+def from_input_error(exc: InputError) -> ApiError | FieldError:
+    """A moderation item the shared parser refused: an image over the size limit → 413, anything else → 422, both
+    naming the field in the body."""
+    loc: list[str | int] = ["body", *exc.loc]
+    if exc.too_large:
+        return ApiError(413, "payload_too_large", exc.reason, loc=loc)
+    return FieldError(loc, exc.reason)

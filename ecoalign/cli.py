@@ -225,7 +225,7 @@ def add_emulator_parser(sub: Any) -> None:
 
 # Each builder adds one command; they import their heavy dependencies only when their command runs.
 from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
-from ecoalign.moderate_cli import add_moderate_parser  # noqa: E402
+from ecoalign.bulk.cli import add_moderate_parser  # noqa: E402
 from workers.cli import add_beat_parser, add_worker_parser  # noqa: E402
 
 PARSER_BUILDERS: list[Callable[[Any], None]] = [

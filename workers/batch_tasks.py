@@ -57,8 +57,12 @@ from pydantic import ValidationError
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecoalign.batch import LineError, LineHeader, ParseOptions, build_task, parse_header
-from ecoalign.moderation import ModerationPolicy
+from ecoalign.moderation.factory import ModerationEngine
+from ecoalign.moderation.inputs import ParseOptions
+from ecoalign.moderation.lines import LineError, LineHeader, build_task, parse_header
+from ecoalign.moderation.policy import ModerationPolicy
+from ecoalign.moderation.tenant_budget import TenantRunBudget
+from ecoalign.moderation.traces import trace_rows as traced
 from ecoalign.queue.app import app
 from ecoalign.queue.names import (
     BATCH_CHAT_LINE_TASK,
@@ -68,11 +72,11 @@ from ecoalign.queue.names import (
     BATCH_START_TASK,
 )
 from ecoalign.runtime.batches import request_cancel
-from ecoalign.runtime.moderation import ModerationEngine, TenantRunBudget, store_traces, traced
 from ecoalign.settings import Settings
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus, StoredFile
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import utcnow
+from ecoalign.store.moderation_traces import store_traces
 from workers import process
 
 log = logging.getLogger(__name__)

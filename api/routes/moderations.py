@@ -7,15 +7,17 @@ budget and a per-request budget. Judge tokens are charged to the caller's tenant
 the same conditional UPDATEs as the job ledger: reserved before the call, settled with the real ``usage`` after.
 Every decision's trace is stored in ``moderation_traces`` under the ``trace_id`` the result carries.
 
-The scanner, judge, tenant budget and traces are ``ecoalign.runtime.moderation``'s, shared with the Batch API's
-moderation lines (``workers.batch_tasks``); the budgets are ``ECOALIGN_MODERATION_*`` (``ecoalign.settings``).
+Only HTTP lives here (the request and response models, budgets capped by the server's, errors as 422/413): the
+input is parsed by ``ecoalign.moderation.inputs`` and moderated by ``ecoalign.moderation.service``, the same code
+as ``ecoalign moderate`` and the Batch API's moderation lines; the budgets are ``ECOALIGN_MODERATION_*``
+(``ecoalign.settings``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
+from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -24,16 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
-from api.errors import ApiError, FieldError
+from api.errors import from_input_error
 from api.routes.jobs import _401, _422, _503
 from api.schemas import ErrorOut, ImagePart, Text, TextPart, _In
 from ecoalign.categories import MODERATION_CATEGORIES
-from ecoalign.content import Image, Request
-from ecoalign.media import MediaError, load_image_url
-from ecoalign.moderation import ModerationPolicy
-from ecoalign.runtime.moderation import ModerationEngine, TenantRunBudget, store_traces, traced
+from ecoalign.content import Request
+from ecoalign.moderation.factory import ModerationEngine
+from ecoalign.moderation.inputs import InputError, ParseOptions, parse_input
+from ecoalign.moderation.service import moderate_request
 from ecoalign.settings import Settings
-from ecoalign.store.db import run_in_transaction
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
@@ -143,17 +144,15 @@ class ModerationOut(BaseModel):
 )
 def create_moderation(body: ModerationCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict:
     settings = ctx.settings
-    requests = parse_inputs(body.input, settings, ctx.remote_fetch)
+    requests = parse_inputs(body, settings, ctx.remote_fetch)
     options = body.ecoalign or ModerationOptions()
-    budget = _capped(settings.moderation_request_budget, options.budget)
-    item_budget = _capped(settings.moderation_item_budget, options.item_budget)
-    return moderate(
-        ctx,
+    return moderate_request(
         engine_for(http.app, settings),
+        ctx.sessions,
         requests,
         tenant_id=principal.tenant_id,
-        budget=budget,
-        item_budget=item_budget,
+        budget=_capped(settings.moderation_request_budget, options.budget),
+        item_budget=_capped(settings.moderation_item_budget, options.item_budget),
     )
 
 
@@ -161,67 +160,19 @@ def _capped(server: int, asked: int | None) -> int:
     return server if asked is None else min(server, asked)
 
 
-def parse_inputs(value: Any, settings: Settings, remote_fetch: Any) -> list[Request]:
-    """The body's ``input`` as requests: one per string, or one for a list of parts. 422/413 name the field."""
-    if isinstance(value, str):
-        return [_text_request(value, settings, ["body", "input"])]
-    if all(isinstance(v, str) for v in value):
-        return [_text_request(v, settings, ["body", "input", i]) for i, v in enumerate(value)]
-    texts: list[str] = []
-    images: list[Image] = []
-    for i, part in enumerate(value):
-        if isinstance(part, TextPart):
-            texts.append(part.text)
-            continue
-        where: list[str | int] = ["body", "input", i, "image_url", "url"]
-        if len(images) >= settings.max_images:
-            raise FieldError(["body", "input", i], f"more than {settings.max_images} images")
-        images.append(load_image(part.image_url.url, settings.max_image_bytes, remote_fetch, where))
-    text = "\n".join(texts)
-    if len(text) > settings.max_text_chars:
-        raise FieldError(["body", "input"], f"the text has {len(text)} characters, over {settings.max_text_chars}")
-    if not text.strip() and not images:
-        raise FieldError(["body", "input"], "the input is empty (no text and no image)")
-    return [Request(text=text, images=tuple(images))]
+# The API's own hint when remote images are off (the CLI's names its flag).
+_REMOTE_OFF_HINT = "set ECOALIGN_ALLOW_REMOTE_IMAGES=true"
 
 
-def _text_request(text: str, settings: Settings, loc: list[str | int]) -> Request:
-    if not text.strip():
-        raise FieldError(loc, "must contain a non-whitespace character")
-    if len(text) > settings.max_text_chars:
-        raise FieldError(loc, f"the text has {len(text)} characters, over {settings.max_text_chars}")
-    return Request(text=text)
-
-
-def load_image(url: str, max_bytes: int, remote_fetch: Any, loc: list[str | int]) -> Image:
-    """A data: URL, or an http(s) URL when remote images are on; 413 if too large, else 422 naming ``loc``."""
+def parse_inputs(body: ModerationCreate, settings: Settings, remote_fetch: Any) -> list[Request]:
+    """The body's ``input`` as requests (one per string, or one for a list of parts), parsed by the parser every
+    path shares; a problem is a 422 (413 for an image over the size limit) naming the field."""
+    options = ParseOptions.from_settings(
+        Path("."), settings=settings, allow_remote=remote_fetch is not None, remote_fetch=remote_fetch,
+        remote_off_hint=_REMOTE_OFF_HINT,
+    )
     try:
-        return load_image_url(url, max_bytes, remote_fetch)
-    except MediaError as exc:
-        if exc.too_large:
-            raise ApiError(413, "payload_too_large", str(exc), loc=loc) from None
-        raise FieldError(loc, str(exc)) from None
-
-
-def moderate(
-    ctx: AppContext,
-    engine: ModerationEngine,
-    requests: list[Request],
-    *,
-    tenant_id: str,
-    budget: int,
-    item_budget: int,
-) -> dict[str, Any]:
-    """Moderate ``requests`` under the budgets, store their traces, return the response body."""
-    policy = ModerationPolicy(item_budget=item_budget)
-    run_budget = TenantRunBudget(budget, ctx.sessions, tenant_id)
-    moderator = engine.moderator(policy, run_budget)
-    results = moderator.moderate_many(requests)
-    response_id = f"modr-{uuid.uuid4().hex}"
-    rows = traced(response_id, None, tenant_id, results)
-    run_in_transaction(ctx.sessions, lambda s: store_traces(s, rows))
-    return {
-        "id": response_id,
-        "model": moderator.model_id,
-        "results": [r.to_openai() for r in results],
-    }
+        requests, _ = parse_input(body.model_dump(mode="json")["input"], options)
+    except InputError as exc:
+        raise from_input_error(exc) from None
+    return requests

@@ -73,19 +73,21 @@ def build_services(
     provider = build_provider(
         settings, model_url or settings.model_url, model or settings.model, settings.model_api_key
     )
-    scanner: Scanner
+    from ecoalign.moderation.factory import SetupError, build_scanner
+
+    try:
+        scanner: Scanner = build_scanner(settings.evaluator)  # the one scanner factory, shared with moderation
+    except SetupError as exc:
+        raise ServiceError(str(exc)) from None
     evaluator: NodeEvaluator
     if settings.evaluator == "heuristic":
-        from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
+        from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator
 
-        scanner, evaluator = HeuristicScanner(), HeuristicNodeEvaluator()
-    elif settings.evaluator == "offline":
-        from ecoalign.evaluators.node_scorer import OfflineNodeEvaluator
-        from ecoalign.evaluators.scanner import OfflineScanner
-
-        scanner, evaluator = OfflineScanner(), OfflineNodeEvaluator()
+        evaluator = HeuristicNodeEvaluator()
     else:
-        raise ServiceError(f"unknown evaluator {settings.evaluator!r}: expected offline or heuristic")
+        from ecoalign.evaluators.node_scorer import OfflineNodeEvaluator
+
+        evaluator = OfflineNodeEvaluator()
     judge_url = judge_url or settings.judge_url
     if judge_url:
         from ecoalign.evaluators.combine import WeakestLinkCombiner

@@ -145,3 +145,18 @@ def remaining(session: Session, tenant_id: str, *, day: date | None = None) -> T
         ).scalar_one_or_none()
         daily = tenant.token_budget_daily - int(used or 0)
     return TenantBudget(total, daily, day)
+
+
+def reserve_tenant_tokens(session: Session, tenant_id: str, day: date, tokens: int) -> bool:
+    """Hold ``tokens`` on the tenant's total and daily counters, or change nothing and return False.
+
+    ``ledger.reserve_tenant`` inside a savepoint: it may have moved the total before the daily check failed.
+    """
+    from ecoalign.store import ledger  # the conditional UPDATEs on the tenant counters
+
+    savepoint = session.begin_nested()
+    if not ledger.reserve_tenant(session, tenant_id, day, tokens):
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from ecoalign.runtime.moderation import ModerationEngine
+from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.settings import Settings
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope

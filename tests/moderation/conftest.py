@@ -17,7 +17,7 @@ from ecoalign.categories import empty_scores
 from ecoalign.content import Request
 from ecoalign.emulator import EmulatorServer, last_user_text
 from ecoalign.evaluators.base import Score, Segment
-from ecoalign.moderation import ChatModerationJudge
+from ecoalign.moderation.judge import ChatModerationJudge
 from ecoalign.providers.openai_http import OpenAIChatProvider
 
 # Words in a text that script the scan: SAFE → 0.99, UNSAFE → 0.02, MAYBE → 0.5 (uncertain), else 0.97.

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from ecoalign.batch import ParseOptions, RunError, iter_output, run_moderation
+from ecoalign.bulk.errors import RunError
+from ecoalign.bulk.output import iter_output
+from ecoalign.bulk.runner import run_moderation
 from ecoalign.categories import MODERATION_CATEGORIES
-from ecoalign.moderation import Moderator
+from ecoalign.moderation.inputs import ParseOptions
+from ecoalign.moderation.moderator import Moderator
 
 from .conftest import ScriptedScanner, data_url, png_bytes
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ecoalign.batch import iter_output
+from ecoalign.bulk.output import iter_output
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -177,9 +177,9 @@ def test_cli_escalates_to_a_judge_within_the_run_budget(tmp_path: Path) -> None:
 
 _TUNING_PROBE = """
 import json, os, sys
-from ecoalign import moderate_cli
-applied = moderate_cli._limit_malloc_arenas()
-undo = moderate_cli._limit_blas_threads(None)
+from ecoalign.bulk import cli
+applied = cli._limit_malloc_arenas()
+undo = cli._limit_blas_threads(None)
 import numpy  # loaded after the limit: OpenBLAS reads the variable
 from threadpoolctl import threadpool_info
 blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ecoalign.batch import IdSet
+from ecoalign.bulk.idset import IdSet
 
 
 def test_ids_and_their_lines_survive_merges() -> None:

@@ -11,7 +11,8 @@ import pytest
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Image, Request
 from ecoalign.emulator import EmulatorServer
-from ecoalign.moderation import (
+from ecoalign.moderation.budget import RunBudget
+from ecoalign.moderation.decisions import (
     JUDGE,
     SCAN_ITEM_BUDGET,
     SCAN_JUDGE_FAILED,
@@ -19,14 +20,11 @@ from ecoalign.moderation import (
     SCAN_RUN_BUDGET,
     SCAN_SAFE,
     SCAN_UNSAFE,
-    ChatModerationJudge,
-    ModerationPolicy,
-    Moderator,
-    PolicyError,
-    RunBudget,
-    moderation_response,
-    parse_verdict,
 )
+from ecoalign.moderation.judge import ChatModerationJudge, parse_reply
+from ecoalign.moderation.moderator import Moderator
+from ecoalign.moderation.policy import ModerationPolicy, PolicyError
+from ecoalign.moderation.result import moderation_response
 from ecoalign.providers.openai_http import OpenAIChatProvider
 
 from .conftest import ScriptedScanner, png_bytes
@@ -192,16 +190,18 @@ def test_run_budget_is_thread_safe() -> None:
     assert errors == [] and snap.reserved == 0 and snap.spent <= 10_000 and snap.overrun == 0
 
 
-def test_parse_verdict() -> None:
-    assert parse_verdict('```json\n{"flagged": true, "categories": {"hate": 0.8, "bogus": 1}}\n```')[:2] == (
-        True,
-        {**dict.fromkeys(MODERATION_CATEGORIES, 0.0), "hate": 0.8},
-    )
-    assert parse_verdict('{"categories": ["violence"]}')[0] is True
-    assert parse_verdict('{"flagged": false}')[0] is False
-    for bad in ("", "no", '{"flagged": "yes"}', "[1]", "{oops}"):
+def test_parse_reply_reads_what_real_models_write() -> None:
+    safety, categories, _ = parse_reply('```json\n{"flagged": true, "categories": {"hate": 0.8, "bogus": 1}}\n```')
+    assert safety == 0.0 and categories == {**dict.fromkeys(MODERATION_CATEGORIES, 0.0), "hate": 0.8}
+    assert parse_reply('{"categories": ["violence"]}')[0] < 0.5  # categories alone flag
+    assert parse_reply('{"flagged": false}')[0] == 1.0
+    assert parse_reply('{"flagged": "yes"}')[0] == 0.0  # a string for a boolean
+    assert parse_reply("{'flagged': True, 'rationale': 'x',}")[0] == 0.0  # a Python literal, trailing comma
+    assert parse_reply('{"flagged": false, "rationale": "fine"} I hope this helps.')[2] == "fine"  # prose after
+    assert parse_reply('{"categories": {"self_harm": 8}}')[1]["self-harm"] == 0.8  # 0..10 scale, a loose key
+    for bad in ("", "no", "[1]", "{oops}", "I cannot say."):
         with pytest.raises(ValueError):
-            parse_verdict(bad)
+            parse_reply(bad)
 
 
 def test_policy_validation() -> None:
@@ -212,8 +212,8 @@ def test_policy_validation() -> None:
     assert ModerationPolicy.from_dict({"hi": 0.95}).hi == 0.95
 
 
-def _llm_judge_reply(body: dict) -> str:
-    """The emulator as the project's LLMJudge would be answered: safety 0..1 and categories."""
+def _safety_score_reply(body: dict) -> str:
+    """The emulator answering in the safety-score form (the project's node judge's): safety 0..1, categories."""
     from ecoalign.emulator import last_user_text
 
     if "HARMFUL" in last_user_text(body.get("messages") or []):
@@ -221,16 +221,12 @@ def _llm_judge_reply(body: dict) -> str:
     return '{"safety": 0.97, "utility": 1.0, "categories": {}, "rationale": "fine"}'
 
 
-def test_the_projects_llm_judge_as_escalation(scanner: ScriptedScanner) -> None:
-    from ecoalign.evaluators.judge import LLMJudge
-    from ecoalign.moderation import RequestJudge
-
-    with EmulatorServer(reply_fn=_llm_judge_reply, model="llm") as emu:
+def test_a_reply_in_the_safety_score_form_is_read_too(scanner: ScriptedScanner) -> None:
+    with EmulatorServer(reply_fn=_safety_score_reply, model="llm") as emu:
         provider = OpenAIChatProvider(emu.base_url, "llm", max_retries=0, timeout_s=10)
-        judge = RequestJudge(LLMJudge(provider, max_tokens=999))
         moderator = Moderator(
             scanner,
-            judge=judge,
+            judge=ChatModerationJudge(provider),
             policy=ModerationPolicy(item_budget=3000, judge_max_tokens=128),
             run_budget=RunBudget(50_000),
         )
@@ -241,22 +237,32 @@ def test_the_projects_llm_judge_as_escalation(scanner: ScriptedScanner) -> None:
         provider.close()
     assert harmful.decision == benign.decision == JUDGE
     assert harmful.flagged and harmful.categories["violence"] and not benign.flagged
-    assert harmful.ecoalign["evaluators"] == ["scripted@1", "judge:llm"]
-    assert all(b["max_tokens"] == 128 for b in sent)  # the item budget's cap, not the judge's own 999
-    assert any("[Text read from image 1:" in str(b["messages"]) for b in sent)  # OCR text reaches the judge
+    assert harmful.ecoalign["evaluators"] == ["scripted@1", "llm-judge:llm"]
+    assert all(b["max_tokens"] == 128 for b in sent)  # the item budget's cap
+    assert any("Text read from image 1:" in str(b["messages"]) for b in sent)  # OCR text reaches the judge
     esc = harmful.trace["escalation"]
     assert esc["spent"] == harmful.tokens <= esc["reserved"] and esc["safety"] == 0.05
     assert moderator.run_budget.snapshot().spent == harmful.tokens + benign.tokens
 
 
-def test_an_llm_judge_fallback_is_a_failed_call(scanner: ScriptedScanner) -> None:
-    from ecoalign.evaluators.judge import LLMJudge
-    from ecoalign.moderation import RequestJudge
+def test_the_judges_tau_is_the_policys(scanner: ScriptedScanner) -> None:
+    """A verdict's safety flags the item below the policy's ``tau``, not a threshold of the judge's own."""
+    with EmulatorServer(replies=['{"safety": 0.6, "categories": {}}'] * 2, model="llm") as emu:
+        provider = OpenAIChatProvider(emu.base_url, "llm", max_retries=0, timeout_s=10)
+        strict = Moderator(scanner, judge=ChatModerationJudge(provider), policy=ModerationPolicy(tau=0.7))
+        lenient = Moderator(scanner, judge=ChatModerationJudge(provider), policy=ModerationPolicy(tau=0.5))
+        flagged, passed = strict.moderate(Request("MAYBE x")), lenient.moderate(Request("MAYBE x"))
+        provider.close()
+    assert flagged.decision == passed.decision == JUDGE
+    assert flagged.flagged and not passed.flagged
 
+
+def test_an_unusable_judge_reply_is_a_failed_call(scanner: ScriptedScanner) -> None:
     with EmulatorServer(replies=["I cannot say."]) as emu:
         provider = OpenAIChatProvider(emu.base_url, "llm", max_retries=0, timeout_s=10)
-        moderator = Moderator(scanner, judge=RequestJudge(LLMJudge(provider)), run_budget=RunBudget(50_000))
+        moderator = Moderator(scanner, judge=ChatModerationJudge(provider), run_budget=RunBudget(50_000))
         result = moderator.moderate(Request("MAYBE x"))
         provider.close()
     assert result.decision == SCAN_JUDGE_FAILED and result.tokens > 0
-    assert "fell back" in result.ecoalign["note"]
+    assert "unusable judge reply" in result.ecoalign["note"]
+    assert result.trace["escalation"]["raw"] == "I cannot say."

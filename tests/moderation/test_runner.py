@@ -15,11 +15,19 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from ecoalign.batch import ApiClient, ParseOptions, RunError, iter_output, read_resume_state, run_moderation
+from ecoalign.bulk.api_client import ApiClient
+from ecoalign.bulk.errors import RunError
+from ecoalign.bulk.output import iter_output
+from ecoalign.bulk.resume import read_resume_state
+from ecoalign.bulk.runner import run_moderation
 from ecoalign.content import Request
 from ecoalign.emulator import EmulatorServer, _bound_socket
 from ecoalign.evaluators.heuristic import HeuristicScanner
-from ecoalign.moderation import JUDGE, SCAN_RUN_BUDGET, ChatModerationJudge, Moderator, moderation_response
+from ecoalign.moderation.decisions import JUDGE, SCAN_RUN_BUDGET
+from ecoalign.moderation.inputs import ParseOptions
+from ecoalign.moderation.judge import ChatModerationJudge
+from ecoalign.moderation.moderator import Moderator
+from ecoalign.moderation.result import moderation_response
 from ecoalign.providers.openai_http import OpenAIChatProvider
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import make_engine, session_factory, session_scope

@@ -1,5 +1,5 @@
 """``ledger.reserve_tenant`` + ``ledger.settle_tenant``: a hold on the tenant alone (no job), as moderation's judge
-calls use it (``ecoalign.runtime.moderation.TenantRunBudget``)."""
+calls use it (``ecoalign.moderation.tenant_budget.TenantRunBudget``)."""
 
 from __future__ import annotations
 

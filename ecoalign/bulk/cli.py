@@ -64,23 +64,18 @@ def add_moderate_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_moderate)
 
 
-def build_scanner(name: str) -> Any:
-    """The scanner selected by ``ECOALIGN_EVALUATOR`` (module-level so a process pool can pickle it)."""
-    if name == "heuristic":
-        from ecoalign.evaluators.heuristic import HeuristicScanner
+def _scanner(name: str) -> Any:
+    """The scanner ``ECOALIGN_EVALUATOR`` names (``ecoalign.moderation.factory``), its errors as one-line CLI errors."""
+    from ecoalign.moderation.factory import SetupError, build_scanner
 
-        return HeuristicScanner()
-    if name == "offline":
-        try:
-            from ecoalign.evaluators.scanner import OfflineScanner
-        except ImportError as exc:
-            raise CliError(f"the offline scanner cannot load ({exc}); install ecoalign[offline]") from None
-        return OfflineScanner()
-    raise CliError(f"unknown evaluator {name!r}: expected offline or heuristic")
+    try:
+        return build_scanner(name)
+    except SetupError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _policy(args: argparse.Namespace) -> Any:
-    from ecoalign.moderation import ModerationPolicy, PolicyError
+    from ecoalign.moderation.policy import ModerationPolicy, PolicyError
 
     overrides = json_object_option(args.policy)
     if args.item_budget is not None:
@@ -124,13 +119,17 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def cmd_moderate(args: argparse.Namespace) -> int:
-    from ecoalign.batch import ApiClient, ParseOptions, RunError, _check_paths, run_moderation
+    from ecoalign.bulk.api_client import ApiClient
+    from ecoalign.bulk.errors import RunError
+    from ecoalign.bulk.runner import check_paths, run_moderation
+    from ecoalign.moderation.factory import build_scanner
+    from ecoalign.moderation.inputs import ParseOptions
     from ecoalign.settings import get_settings
 
     _validate(args)
     src, dst = Path(args.input), Path(args.output)
     try:
-        _check_paths(src, dst, resume=args.resume, overwrite=args.overwrite)
+        check_paths(src, dst, resume=args.resume, overwrite=args.overwrite)
     except RunError as exc:
         raise CliError(str(exc)) from None
     settings = get_settings()
@@ -241,35 +240,28 @@ def _limit_blas_threads(threads: int | None) -> Any:
 
 
 def _moderator(args: argparse.Namespace, settings: Any, closers: list[Any]) -> Any:
-    from ecoalign.moderation import Moderator, RequestJudge
+    from ecoalign.moderation.moderator import Moderator
 
     policy = _policy(args)
-    judge = None
-    if args.judge_url:
-        from ecoalign.providers.base import ProviderError
-        from ecoalign.providers.openai_http import OpenAIChatProvider
-
-        provider = OpenAIChatProvider(
-            args.judge_url,
-            args.judge_model,
-            api_key=settings.judge_api_key,
-            timeout_s=settings.model_timeout_s,
-            max_retries=settings.model_max_retries,
-            max_concurrency=max(policy.judge_concurrency, args.workers),
-        )
-        closers.append(provider.close)
-        try:
-            provider.check()
-        except ProviderError as exc:
-            raise CliError(f"the judge at {args.judge_url} does not answer: {exc}") from None
-        from ecoalign.evaluators.judge import LLMJudge
-
-        llm = LLMJudge(provider, send_images=False if args.judge_text_only else None)
-        judge = RequestJudge(llm, tau=policy.tau)
-    # The weight loader's own progress bar would interleave with ours on stderr.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    scanner = build_scanner(settings.evaluator)
+    judge = _judge(args, settings, policy, closers) if args.judge_url else None
+    scanner = _scanner(settings.evaluator)
     return Moderator(scanner, judge=judge, policy=policy)
+
+
+def _judge(args: argparse.Namespace, settings: Any, policy: Any, closers: list[Any]) -> Any:
+    """The one moderation judge (``ecoalign.moderation.judge``) over ``--judge-url``, checked reachable now."""
+    from ecoalign.moderation.factory import judge_provider
+    from ecoalign.moderation.judge import ChatModerationJudge
+    from ecoalign.providers.base import ProviderError
+
+    concurrency = max(policy.judge_concurrency, args.workers)
+    provider = judge_provider(settings, args.judge_url, args.judge_model, concurrency=concurrency)
+    closers.append(provider.close)
+    try:
+        provider.check()
+    except ProviderError as exc:
+        raise CliError(f"the judge at {args.judge_url} does not answer: {exc}") from None
+    return ChatModerationJudge(provider, send_images=False if args.judge_text_only else None)
 
 
 def _summary_line(summary: Any, dst: Path) -> str:

@@ -1,0 +1,14 @@
+"""Moderation of image-text items in OpenAI's moderation shape, with escalation inside a token budget.
+
+One package for every entry (``ecoalign moderate``, ``POST /v1/moderations``, the Batch API's moderation lines), so
+an item is judged the same way whichever door it comes through:
+
+* ``inputs``: every accepted form of ``input`` (string, list of strings, list of parts) and the simple form;
+* ``lines``: one JSONL line (``custom_id`` and its body) to a task of requests;
+* ``policy`` / ``budget`` / ``tenant_budget``: thresholds, the run's token budget, the tenant's budget;
+* ``judge``: the one LLM judge (its prompt and its lenient reply parser);
+* ``moderator``: scan, decide, escalate within budget (``Moderator``);
+* ``result`` / ``decisions``: the OpenAI result shape and the decision paths;
+* ``traces``: the ``moderation_traces`` rows and the writer that stores them;
+* ``factory``: the scanner and judge built from settings (``build_scanner``, ``ModerationEngine``).
+"""
