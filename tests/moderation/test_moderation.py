@@ -10,7 +10,6 @@ import pytest
 
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Image, Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.moderation import (
     JUDGE,
     SCAN_ITEM_BUDGET,
@@ -28,6 +27,7 @@ from ecoalign.moderation import (
     parse_verdict,
 )
 from ecoalign.providers.openai_http import OpenAIChatProvider
+from ecoalign.testing.emulator import EmulatorServer
 
 from .conftest import ScriptedScanner, png_bytes
 
@@ -214,7 +214,7 @@ def test_policy_validation() -> None:
 
 def _llm_judge_reply(body: dict) -> str:
     """The emulator as the project's LLMJudge would be answered: safety 0..1 and categories."""
-    from ecoalign.emulator import last_user_text
+    from ecoalign.testing.emulator import last_user_text
 
     if "HARMFUL" in last_user_text(body.get("messages") or []):
         return '{"safety": 0.05, "utility": 1.0, "categories": {"violence": 0.9}, "rationale": "harm"}'

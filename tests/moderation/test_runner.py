@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from ecoalign.batch import ApiClient, ParseOptions, RunError, iter_output, read_resume_state, run_moderation
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer, _bound_socket
 from ecoalign.evaluators.heuristic import HeuristicScanner
 from ecoalign.moderation import JUDGE, SCAN_RUN_BUDGET, ChatModerationJudge, Moderator, moderation_response
 from ecoalign.providers.openai_http import OpenAIChatProvider
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import make_engine, session_factory, session_scope
+from ecoalign.testing.emulator import EmulatorServer, _bound_socket
 
 from .conftest import ScriptedScanner, judge_reply
 

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
@@ -24,6 +23,7 @@ from ecoalign.settings import Settings
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction, session_factory
 from ecoalign.store.models import NodeRow, utcnow
+from ecoalign.testing.emulator import EmulatorServer
 from tests.workers.cluster import Cluster, check_job
 from workers import process, tasks
 

@@ -479,7 +479,7 @@ def _flag(kind: str) -> str:
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``ecoalign emulator``; the lead wires them into the CLI with ``run_from_args``."""
+    """Arguments of ``ecoalign emulator`` and ``python -m ecoalign.testing.emulator``."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--model", default="ecoalign-emulator", help="model id served by /v1/models")
@@ -560,11 +560,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, description: str | None = __doc__) -> int:
+    """``python -m ecoalign.testing.emulator`` (help with this module's description) and ``ecoalign emulator``
+    (the CLI passes its arguments here, without the description)."""
     parser = add_emulator_arguments(
         argparse.ArgumentParser(
             prog="ecoalign emulator",
-            description=__doc__,
+            description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
