@@ -320,28 +320,32 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
             outcome = fault or "ok"
             if fault not in _NO_LATENCY_KINDS:
                 await _model_latency(request, _latency_s(cfg))
-            return await _respond(request, body, fault, index)
+            return await _respond(cfg, st, request, body, fault, index)
         finally:
             st.end_chat(outcome)
 
-    async def _respond(request: Request, body: dict, fault: str | None, index: int) -> Response:
-        if fault == "429":
-            headers = {} if cfg.retry_after_s is None else {"Retry-After": _fmt_seconds(cfg.retry_after_s)}
-            return JSONResponse(_error("rate limited by the emulator", "rate_limit_exceeded", 429), 429, headers)
-        if fault in ("500", "503"):
-            code = int(fault)
-            return JSONResponse(_error(f"emulated server error {code}", "server_error", code), code)
-        if fault == "malformed":
-            return Response(b'{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
-        full = completion_body(cfg, body, choose_reply(cfg, body, st.next_reply_index), index)
-        if fault == "no_choices":
-            full.pop("choices")
-            return JSONResponse(full)
-        if fault == "timeout":
-            await _sleep_unless_disconnected(request, cfg.timeout_sleep_s)
-        return JSONResponse(full)
-
     return app
+
+
+async def _respond(
+    cfg: EmulatorConfig, st: EmulatorState, request: Request, body: dict, fault: str | None, index: int
+) -> Response:
+    """The answer to a chat request that passed validation: its fault (``fault``), else a completion."""
+    if fault == "429":
+        headers = {} if cfg.retry_after_s is None else {"Retry-After": _fmt_seconds(cfg.retry_after_s)}
+        return JSONResponse(_error("rate limited by the emulator", "rate_limit_exceeded", 429), 429, headers)
+    if fault in ("500", "503"):
+        code = int(fault)
+        return JSONResponse(_error(f"emulated server error {code}", "server_error", code), code)
+    if fault == "malformed":
+        return Response(b'{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
+    full = completion_body(cfg, body, choose_reply(cfg, body, st.next_reply_index), index)
+    if fault == "no_choices":
+        full.pop("choices")
+        return JSONResponse(full)
+    if fault == "timeout":
+        await _sleep_unless_disconnected(request, cfg.timeout_sleep_s)
+    return JSONResponse(full)
 
 
 async def _model_latency(request: Request, seconds: float) -> None:
