@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ecoalign.testing.engine_harness import Run, run_search
-
 from ecoalign.engine.graph import Node, ThoughtGraph
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.strategies import STRATEGIES
+from ecoalign.testing.engine_harness import Run, run_search
 
 BUDGETS = (600, 1500, 4000, 10000)
 SCAN_SAFETIES = (0.3, 0.6, 0.97)

@@ -6,8 +6,8 @@ corpus's help-seeking family generalises, so no corpus template was written from
 Every text goes through ``OfflineScanner.scan_many`` as a text-only request, and an item is flagged when its
 safety is below ``tau`` (0.5): what ``ecoalign moderate`` decides with no judge configured.
 
-    python benchmarks/help_seeking.py            # flag rates per side and per area
-    python benchmarks/help_seeking.py --all      # also every item with its safety and strongest category
+    python -m benchmarks.help_seeking            # flag rates per side and per area
+    python -m benchmarks.help_seeking --all      # also every item with its safety and strongest category
 
 ``REPORTED`` are the three over-flagged questions of the first report (kept apart from the fresh probe).
 """
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ecoalign.content import Request
-    from ecoalign.evaluators.safety_corpus import load_corpus
     from ecoalign.evaluators.scanner import OfflineScanner
+    from training.safety_corpus import load_corpus
 
     corpus = {r["text"].strip().lower() for r in load_corpus()}
     leaked = [t for _, t in (*BENIGN, *HARMFUL)] + list(REPORTED)

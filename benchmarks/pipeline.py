@@ -16,7 +16,7 @@ machine whose speed drifts by a quarter from one minute to the next, a ratio fro
 Rates are steady-state: nodes (or tasks) finished between the 10th and 90th percentile of finish times, over that
 span, from the timestamps the workers wrote in Postgres. Workers use the threads pool, the heuristic evaluator
 (ECOALIGN_EVALUATOR=heuristic: instant, so the figures are orchestration, not evaluation) and the emulator
-(``python -m ecoalign.emulator``) in its own process. Everything runs on this machine, sharing its cores.
+(``python -m ecoalign.testing.emulator``) in its own process. Everything runs on this machine, sharing its cores.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def bench_database() -> Iterator[str]:
 
 @contextmanager
 def emulator(port: int, latency_ms: float) -> Iterator[str]:
-    argv = [sys.executable, "-m", "ecoalign.emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
+    argv = [sys.executable, "-m", "ecoalign.testing.emulator", "--port", str(port), "--latency-ms", str(latency_ms)]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
@@ -218,7 +218,7 @@ def cpu_seconds(rig: Rig) -> dict[str, float]:
         cmdline = " ".join(info["cmdline"] or [])
         if info["pid"] in workers or info["ppid"] in workers:
             part = "workers"
-        elif "ecoalign.emulator" in cmdline:
+        elif "ecoalign.testing.emulator" in cmdline:
             part = "emulator"
         elif info["name"] == "postgres":
             part = "postgres"

@@ -216,11 +216,23 @@ def _safe_url(url: str) -> str:
 
 # -- entry point ----------------------------------------------------------------------------------------------------
 def add_emulator_parser(sub: Any) -> None:
-    from ecoalign.emulator import add_emulator_arguments, run_from_args
+    """``ecoalign emulator``: every argument goes, unparsed, to the emulator's own parser, so the testing package
+    is imported only when this command runs. (No argv string can contain NUL, so with "\\0" as its only prefix
+    character this subparser takes every argument, options included, as the one positional.)"""
+    p = sub.add_parser(
+        "emulator",
+        help="an OpenAI-compatible emulator for load and fault tests (never a model)",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    p.add_argument("emulator_argv", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_emulator)
 
-    p = sub.add_parser("emulator", help="an OpenAI-compatible emulator for load and fault tests (never a model)")
-    add_emulator_arguments(p)
-    p.set_defaults(func=run_from_args)
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from ecoalign.testing.emulator import main as emulator_main
+
+    return emulator_main(args.emulator_argv, description=None)
 
 
 # Each builder adds one command; they import their heavy dependencies only when their command runs.

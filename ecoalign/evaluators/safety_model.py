@@ -2,8 +2,8 @@
 
 Why a trained head rather than cosine similarity to descriptions of harm: XSTest-like safe prompts share their
 words with unsafe ones ("kill a Python process"); only a classifier trained on contrasting pairs learns that the
-object or the context decides. The head and its corpus are the project's own (``safety_corpus.py``); rebuild with
-``python -m ecoalign.evaluators.train_safety``.
+object or the context decides. The head and its corpus are the project's own (``training/safety_corpus.py``, outside
+the runtime); rebuild with ``python -m training.train_safety``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A ``ChatProvider`` for any server speaking the OpenAI chat-completions protocol over HTTP.
 
-vLLM, Ollama, llama.cpp's server, OpenAI itself and ``ecoalign.emulator`` all speak it, so this one adapter
+vLLM, Ollama, llama.cpp's server, OpenAI itself and ``ecoalign.testing.emulator`` all speak it, so this one adapter
 reaches every model ecoalign supports. ``base_url`` is the OpenAI base URL *including* ``/v1``, exactly as
 the OpenAI SDK's ``base_url`` (``http://127.0.0.1:8080/v1``, ``http://localhost:11434/v1``,
 ``https://api.openai.com/v1``): requests go to ``{base_url}/chat/completions`` and ``{base_url}/models``.

@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from ecoalign.emulator import EmulatorServer
 from ecoalign.store import repository
 from ecoalign.store.db import session_scope
+from ecoalign.testing.emulator import EmulatorServer
 from tests.api.conftest import RecordingDispatcher, TenantKey, make_settings, png_data_url
 
 pytestmark = pytest.mark.postgres

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from ecoalign.categories import MODERATION_CATEGORIES
-from ecoalign.emulator import EmulatorServer
 from ecoalign.media import MediaError
 from ecoalign.remote_images import is_public, pinned_fetcher
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import session_scope
 from ecoalign.store.models import Tenant, TenantDailyUsage
+from ecoalign.testing.emulator import EmulatorServer
 from tests.api.conftest import RecordingDispatcher, TenantKey, make_settings, png_data_url
 
 pytestmark = pytest.mark.postgres

@@ -22,11 +22,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from ecoalign.emulator import EmulatorServer
 from ecoalign.settings import Settings
 from ecoalign.store import repository
 from ecoalign.store.db import session_scope
 from ecoalign.store.models import ApiKey, new_id
+from ecoalign.testing.emulator import EmulatorServer
 from tests.api.conftest import RecordingDispatcher, make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

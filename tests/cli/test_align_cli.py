@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from ecoalign.cli import main
-from ecoalign.emulator import EmulatorServer
+from ecoalign.testing.emulator import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGSTEP = ROOT.parent / "shared" / "data" / "figstep-tiny" / "images"

@@ -15,7 +15,7 @@ from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import Search
 from ecoalign.engine.strategies import ECOALIGN, NO_COST_CONTROL, NO_WEAKEST_LINK
 from ecoalign.engine.valuation import horizon
-from tests.engine.harness import fixed_tokens, run_search
+from ecoalign.testing.engine_harness import fixed_tokens, run_search
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

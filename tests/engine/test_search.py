@@ -8,7 +8,7 @@ from ecoalign.engine.graph import NodeKind, NodeStatus
 from ecoalign.engine.policy import Policy, PolicyError
 from ecoalign.engine.prompts import REFUSAL_TEMPLATE
 from ecoalign.engine.strategies import BEST_OF_N, DIRECT, FILTER, FIXED_HORIZON, TOT_MEAN, get_strategy
-from tests.engine.harness import fixed_tokens, run_search
+from ecoalign.testing.engine_harness import fixed_tokens, run_search
 
 
 def by_kind(run, kind):
@@ -109,8 +109,8 @@ def test_merge_creates_a_node_with_two_parents():
 def test_redelivered_step_plans_the_same_ids():
     """The controller may run twice on the same state (at-least-once delivery): it must plan identical nodes."""
     from ecoalign.engine.graph import ThoughtGraph
-    from ecoalign.engine.ledger import InMemoryLedger
     from ecoalign.engine.search import Search
+    from ecoalign.testing.ledger import InMemoryLedger
 
     g = ThoughtGraph("job-x")
     root = g.add_root("hello")

@@ -11,7 +11,7 @@ from ecoalign.engine.graph import Node, NodeKind, NodeStatus, ThoughtGraph
 from ecoalign.engine.metrics import mean_safety, path_metrics, path_safety, weakest_link
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import LedgerView, Search
-from tests.engine.harness import run_search
+from ecoalign.testing.engine_harness import run_search
 from tests.engine.test_graph import build_diamond
 
 

@@ -106,7 +106,7 @@ def test_images_are_sent_as_image_url_parts_and_dropped_when_rejected():
 
 
 def test_judge_against_the_http_emulator():
-    emulator = pytest.importorskip("ecoalign.emulator")
+    emulator = pytest.importorskip("ecoalign.testing.emulator")
     from ecoalign.providers.openai_http import OpenAIChatProvider
 
     replies = ['```json\n{"safety": 0.15, "utility": 0.4, "categories": {"violence": 0.8}}\n```', "no idea"]

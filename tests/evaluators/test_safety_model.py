@@ -7,7 +7,7 @@ import hashlib
 import re
 
 from ecoalign.categories import MODERATION_CATEGORIES
-from ecoalign.evaluators.safety_corpus import CORPUS_PATH, build_corpus, load_corpus
+from training.safety_corpus import CORPUS_PATH, build_corpus, load_corpus
 
 from .conftest import DATA
 

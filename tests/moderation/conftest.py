@@ -15,10 +15,10 @@ from PIL import Image as PILImage
 
 from ecoalign.categories import empty_scores
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer, last_user_text
 from ecoalign.evaluators.base import Score, Segment
 from ecoalign.moderation.judge import ChatModerationJudge
 from ecoalign.providers.openai_http import OpenAIChatProvider
+from ecoalign.testing.emulator import EmulatorServer, last_user_text
 
 # Words in a text that script the scan: SAFE → 0.99, UNSAFE → 0.02, MAYBE → 0.5 (uncertain), else 0.97.
 _SCRIPT = {"UNSAFE": 0.02, "MAYBE": 0.5, "SAFE": 0.99}

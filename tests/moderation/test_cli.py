@@ -128,7 +128,7 @@ def test_command_line_errors_are_one_line(tmp_path: Path, args: list[str], messa
 def test_cli_escalates_to_a_judge_within_the_run_budget(tmp_path: Path) -> None:
     """The CLI with --judge-url on the emulator: uncertain items (the keyword scanner's images are 0.5) are
     judged until --budget is spent, then decided by the scan; tokens add up in the stats."""
-    from ecoalign.emulator import EmulatorServer
+    from ecoalign.testing.emulator import EmulatorServer
 
     from .conftest import data_url, png_bytes
 

@@ -10,7 +10,6 @@ import pytest
 
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Image, Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.moderation.budget import RunBudget
 from ecoalign.moderation.decisions import (
     JUDGE,
@@ -26,6 +25,7 @@ from ecoalign.moderation.moderator import Moderator
 from ecoalign.moderation.policy import ModerationPolicy, PolicyError
 from ecoalign.moderation.result import moderation_response
 from ecoalign.providers.openai_http import OpenAIChatProvider
+from ecoalign.testing.emulator import EmulatorServer
 
 from .conftest import ScriptedScanner, png_bytes
 
@@ -214,7 +214,7 @@ def test_policy_validation() -> None:
 
 def _safety_score_reply(body: dict) -> str:
     """The emulator answering in the safety-score form (the project's node judge's): safety 0..1, categories."""
-    from ecoalign.emulator import last_user_text
+    from ecoalign.testing.emulator import last_user_text
 
     if "HARMFUL" in last_user_text(body.get("messages") or []):
         return '{"safety": 0.05, "utility": 1.0, "categories": {"violence": 0.9}, "rationale": "harm"}'

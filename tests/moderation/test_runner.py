@@ -21,7 +21,6 @@ from ecoalign.bulk.output import iter_output
 from ecoalign.bulk.resume import read_resume_state
 from ecoalign.bulk.runner import run_moderation
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer, _bound_socket
 from ecoalign.evaluators.heuristic import HeuristicScanner
 from ecoalign.moderation.decisions import JUDGE, SCAN_RUN_BUDGET
 from ecoalign.moderation.inputs import ParseOptions
@@ -31,6 +30,7 @@ from ecoalign.moderation.result import moderation_response
 from ecoalign.providers.openai_http import OpenAIChatProvider
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import make_engine, session_factory, session_scope
+from ecoalign.testing.emulator import EmulatorServer, _bound_socket
 
 from .conftest import ScriptedScanner, judge_reply
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from ecoalign.emulator import (
+from ecoalign.testing.emulator import (
     EmulatorConfig,
     EmulatorServer,
     add_emulator_arguments,
@@ -109,7 +109,7 @@ def test_cli_arguments_build_the_config() -> None:
 def test_command_line_serves_models() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ecoalign.emulator", "--port", str(port), "--model", "emu-cli"],
+        [sys.executable, "-m", "ecoalign.testing.emulator", "--port", str(port), "--model", "emu-cli"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

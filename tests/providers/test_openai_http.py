@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ecoalign.content import Image, Request
-from ecoalign.emulator import EmulatorServer, free_port
 from ecoalign.providers.base import (
     ChatProvider,
     ProviderBadResponse,
@@ -23,6 +22,7 @@ from ecoalign.providers.base import (
     ProviderUnavailable,
 )
 from ecoalign.providers.openai_http import OpenAIChatProvider, estimate_usage, plain_text_messages
+from ecoalign.testing.emulator import EmulatorServer, free_port
 
 MODEL = "ecoalign-emulator"
 HELLO = [{"role": "user", "content": "Hello there, emulator."}]  # 22 chars -> 6 prompt tokens

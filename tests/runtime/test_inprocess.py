@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.engine.graph import NodeKind, NodeStatus
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import Search
@@ -27,6 +26,7 @@ from ecoalign.runtime.services import Services
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Job, LedgerEntry, NodeRow
+from ecoalign.testing.emulator import EmulatorServer
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.engine.graph import NodeKind, NodeStatus
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import LedgerView
@@ -31,6 +30,7 @@ from ecoalign.runtime import steps
 from ecoalign.store import ledger, migrate, repository
 from ecoalign.store.db import make_engine, run_in_transaction, session_factory
 from ecoalign.store.models import Job, LedgerEntry, LedgerState, NodeRow
+from ecoalign.testing.emulator import EmulatorServer
 from tests.conftest import _pg_reachable, temporary_pg_database
 
 REPO = Path(__file__).resolve().parents[2]

@@ -72,8 +72,8 @@ def test_enqueue_advance_fails_fast_when_the_broker_is_down() -> None:
     """The API must not hang on a broker outage: the job is in Postgres and the reaper will enqueue it."""
     import time
 
-    from ecoalign.emulator import free_port
     from ecoalign.queue.dispatch import enqueue_advance
+    from ecoalign.testing.emulator import free_port
     from tests.workers.cluster import point_dispatch_at
 
     before = app.conf.broker_url

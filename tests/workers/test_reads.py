@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
@@ -15,6 +14,7 @@ from ecoalign.runtime.inprocess import run_job
 from ecoalign.runtime.services import Services
 from ecoalign.store import reads, repository
 from ecoalign.store.db import run_in_transaction
+from ecoalign.testing.emulator import EmulatorServer
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@ every message can be delivered twice, lost, or held back, to check idempotency a
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,6 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Request
-from ecoalign.emulator import EmulatorServer
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
@@ -24,6 +24,7 @@ from ecoalign.settings import Settings
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction, session_factory
 from ecoalign.store.models import NodeRow, utcnow
+from ecoalign.testing.emulator import EmulatorServer
 from tests.workers.cluster import Cluster, check_job
 from workers import process, tasks
 
@@ -98,6 +99,14 @@ class Rig:
         assert row is not None
         return row
 
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout_s`` (a deadline, not a guess at the machine's speed)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        time.sleep(0.05)
 
 # (advance_inline, score_inline): the controller as its own task with scoring on the score queue; the controller
 # inside the scoring transaction; and the default, one task per node (generate, score, finish and controller).
@@ -296,21 +305,23 @@ def test_a_lost_message_is_replaced_by_the_reaper(rig: Rig) -> None:
 
 @pytest.mark.parametrize("rig", ["controller-queue"], indirect=True)
 def test_the_lease_keeper_renews_while_held_and_stops_after(rig: Rig) -> None:
-    """A 1 s lease outlives a 2.5 s call while held; once released (or the process dies) it runs out."""
-    import time
-
+    """A 1 s lease is renewed for as long as it is held (here until it has been pushed past twice its length);
+    once released (or the process dies) renewals stop and it runs out. Both are waited for as conditions on the
+    row with a deadline, so a slow machine only makes the test take longer."""
     from workers.process import LeaseKeeper
 
     job_id = rig.submit("Suggest three names for a garden cafe.")
     root = rig.node(repository.node_id(job_id, "root", ())).id
     attempt = steps.claim(rig.factory, job_id, root, lease_s=1).attempt
+    claimed_until = rig.node(root).lease_expires_at
     keeper = LeaseKeeper(rig.factory, lease_s=1)
     try:
         with keeper.hold(job_id, root, attempt):
-            time.sleep(2.5)
-            assert rig.node(root).lease_expires_at > utcnow()
-        time.sleep(1.5)
-        assert rig.node(root).lease_expires_at < utcnow()
+            # renewals set now + 1 s: past claimed_until + 2 s means the hold outlived its lease by a second at least
+            wait_until(lambda: rig.node(root).lease_expires_at > claimed_until + timedelta(seconds=2),
+                       "the held lease renewed past twice its length")  # fmt: skip
+        assert keeper.held() == {}
+        wait_until(lambda: rig.node(root).lease_expires_at < utcnow(), "the released lease to run out")
     finally:
         keeper.stop()
 

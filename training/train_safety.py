@@ -1,4 +1,4 @@
-"""Rebuild the offline safety head: ``python -m ecoalign.evaluators.train_safety``.
+"""Rebuild the offline safety head: ``python -m training.train_safety``.
 
 ``--holdout`` measures generalisation instead: whole topic groups of the corpus (every item built from one
 activity, person, concept, case…, 1 in 5 groups by hash) are left out of training and scored, per item type;
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ecoalign.categories import MODERATION_CATEGORIES
-from ecoalign.evaluators.safety_corpus import CORPUS_PATH, load_corpus
 from ecoalign.evaluators.safety_model import HEAD_PATH, HEAD_VERSION
+from training.safety_corpus import CORPUS_PATH, load_corpus
 
 HIDDEN = 128
 MEMBERS = 5

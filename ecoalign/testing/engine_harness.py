@@ -1,5 +1,5 @@
-"""A pure, in-memory executor for engine tests: the same loop the runtime runs, with test doubles for the
-model and the evaluator, and the in-memory ledger."""
+"""A pure, in-memory executor for engine tests and ``benchmarks/engine_decisions.py``: the same loop the runtime
+runs, with test doubles for the model and the evaluator, and the in-memory ledger."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ecoalign.engine.graph import Node, NodeKind, NodeStatus, ThoughtGraph
-from ecoalign.engine.ledger import InMemoryLedger
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import Outcome, Search, Step
 from ecoalign.engine.strategies import ECOALIGN, Strategy
+from ecoalign.testing.ledger import InMemoryLedger
 
 # (node, graph) -> (text, tokens used)
 ModelFn = Callable[[Node, ThoughtGraph], tuple[str, int]]

@@ -320,28 +320,32 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
             outcome = fault or "ok"
             if fault not in _NO_LATENCY_KINDS:
                 await _model_latency(request, _latency_s(cfg))
-            return await _respond(request, body, fault, index)
+            return await _respond(cfg, st, request, body, fault, index)
         finally:
             st.end_chat(outcome)
 
-    async def _respond(request: Request, body: dict, fault: str | None, index: int) -> Response:
-        if fault == "429":
-            headers = {} if cfg.retry_after_s is None else {"Retry-After": _fmt_seconds(cfg.retry_after_s)}
-            return JSONResponse(_error("rate limited by the emulator", "rate_limit_exceeded", 429), 429, headers)
-        if fault in ("500", "503"):
-            code = int(fault)
-            return JSONResponse(_error(f"emulated server error {code}", "server_error", code), code)
-        if fault == "malformed":
-            return Response(b'{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
-        full = completion_body(cfg, body, choose_reply(cfg, body, st.next_reply_index), index)
-        if fault == "no_choices":
-            full.pop("choices")
-            return JSONResponse(full)
-        if fault == "timeout":
-            await _sleep_unless_disconnected(request, cfg.timeout_sleep_s)
-        return JSONResponse(full)
-
     return app
+
+
+async def _respond(
+    cfg: EmulatorConfig, st: EmulatorState, request: Request, body: dict, fault: str | None, index: int
+) -> Response:
+    """The answer to a chat request that passed validation: its fault (``fault``), else a completion."""
+    if fault == "429":
+        headers = {} if cfg.retry_after_s is None else {"Retry-After": _fmt_seconds(cfg.retry_after_s)}
+        return JSONResponse(_error("rate limited by the emulator", "rate_limit_exceeded", 429), 429, headers)
+    if fault in ("500", "503"):
+        code = int(fault)
+        return JSONResponse(_error(f"emulated server error {code}", "server_error", code), code)
+    if fault == "malformed":
+        return Response(b'{"id": "chatcmpl-broken", "choices": [{"message": ', media_type="application/json")
+    full = completion_body(cfg, body, choose_reply(cfg, body, st.next_reply_index), index)
+    if fault == "no_choices":
+        full.pop("choices")
+        return JSONResponse(full)
+    if fault == "timeout":
+        await _sleep_unless_disconnected(request, cfg.timeout_sleep_s)
+    return JSONResponse(full)
 
 
 async def _model_latency(request: Request, seconds: float) -> None:
@@ -479,7 +483,7 @@ def _flag(kind: str) -> str:
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``ecoalign emulator``; the lead wires them into the CLI with ``run_from_args``."""
+    """Arguments of ``ecoalign emulator`` and ``python -m ecoalign.testing.emulator``."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--model", default="ecoalign-emulator", help="model id served by /v1/models")
@@ -560,11 +564,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, description: str | None = __doc__) -> int:
+    """``python -m ecoalign.testing.emulator`` (help with this module's description) and ``ecoalign emulator``
+    (the CLI passes its arguments here, without the description)."""
     parser = add_emulator_arguments(
         argparse.ArgumentParser(
             prog="ecoalign emulator",
-            description=__doc__,
+            description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
