@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ecoalign.store.models import Job, JobStatus, NodeRow, utcnow
+from ecoalign.store.base import utcnow
+from ecoalign.store.models import Job, JobStatus, NodeRow
 
 log = logging.getLogger(__name__)
 

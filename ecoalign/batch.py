@@ -486,7 +486,7 @@ class TraceStore:
 
 
 def trace_rows(run_id: str, custom_id: str, results: Sequence[ModerationResult]) -> list[dict[str, Any]]:
-    from ecoalign.store.models import utcnow
+    from ecoalign.store.base import utcnow
 
     now = utcnow()
     return [

@@ -70,9 +70,9 @@ from ecoalign.queue.names import (
 from ecoalign.runtime.batches import request_cancel
 from ecoalign.runtime.moderation import ModerationEngine, TenantRunBudget, store_traces, traced
 from ecoalign.settings import Settings
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus, StoredFile
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import utcnow
 from workers import process
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from ecoalign.batch import trace_rows
 from ecoalign.moderation import ModerationJudge, ModerationPolicy, ModerationResult, Moderator, RunBudget
 from ecoalign.settings import Settings
 from ecoalign.store import ledger
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import utcnow
 
 TRACES = cast(Table, ModerationTrace.__table__)
 

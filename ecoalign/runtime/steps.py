@@ -37,8 +37,9 @@ from ecoalign.providers.base import ProviderError
 from ecoalign.runtime.requests import request_from_messages, request_to_messages
 from ecoalign.runtime.services import Services
 from ecoalign.store import ledger, reads, repository
+from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import Decision, Job, JobStatus, utcnow
+from ecoalign.store.models import Decision, Job, JobStatus
 
 log = logging.getLogger(__name__)
 

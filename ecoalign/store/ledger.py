@@ -36,8 +36,9 @@ from sqlalchemy import Integer, Table, and_, bindparam, case, event, or_, select
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.orm import Session
 
+from ecoalign.store.base import utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
-from ecoalign.store.models import Job, LedgerEntry, LedgerKind, LedgerState, Tenant, TenantDailyUsage, utcnow
+from ecoalign.store.models import Job, LedgerEntry, LedgerKind, LedgerState, Tenant, TenantDailyUsage
 
 JOBS = cast(Table, Job.__table__)
 LEDGER = cast(Table, LedgerEntry.__table__)

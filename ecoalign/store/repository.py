@@ -31,19 +31,9 @@ from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, ThoughtGraph, node_id
 from ecoalign.store import ledger
+from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
-from ecoalign.store.models import (
-    ACTIVE_JOB_STATUSES,
-    ApiKey,
-    Decision,
-    Edge,
-    Job,
-    JobStatus,
-    NodeRow,
-    Tenant,
-    new_id,
-    utcnow,
-)
+from ecoalign.store.models import ACTIVE_JOB_STATUSES, ApiKey, Decision, Edge, Job, JobStatus, NodeRow, Tenant
 
 JOBS = cast(Table, Job.__table__)
 NODES = cast(Table, NodeRow.__table__)

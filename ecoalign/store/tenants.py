@@ -15,7 +15,8 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ecoalign.store import repository
-from ecoalign.store.models import ApiKey, Tenant, TenantDailyUsage, utcnow
+from ecoalign.store.base import utcnow
+from ecoalign.store.models import ApiKey, Tenant, TenantDailyUsage
 
 KEYS = cast(Table, ApiKey.__table__)
 

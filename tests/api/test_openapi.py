@@ -25,8 +25,9 @@ from api.app import create_app
 from ecoalign.emulator import EmulatorServer
 from ecoalign.settings import Settings
 from ecoalign.store import repository
+from ecoalign.store.base import new_id
 from ecoalign.store.db import session_scope
-from ecoalign.store.models import ApiKey, new_id
+from ecoalign.store.models import ApiKey
 from tests.api.conftest import RecordingDispatcher, make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
