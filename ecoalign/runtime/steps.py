@@ -36,7 +36,7 @@ from ecoalign.evaluators.base import NodeToScore, Score
 from ecoalign.providers.base import ProviderError
 from ecoalign.runtime.requests import request_from_messages, request_to_messages
 from ecoalign.runtime.services import Services
-from ecoalign.store import ledger, reads, repository
+from ecoalign.store import claims, ledger, reads, repository
 from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Decision, Job, JobStatus
@@ -336,7 +336,7 @@ def claim(
     """
 
     def _claim(session: Session) -> Claim | None:
-        claimed = reads.claim_lineage(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
+        claimed = claims.claim_lineage(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
         if claimed is None:
             return None
         spec = cached_job_spec(session, job_id)

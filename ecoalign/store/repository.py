@@ -29,17 +29,17 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, ThoughtGraph, node_id
+from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, node_id
 from ecoalign.store import ledger
 from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
 from ecoalign.store.models import ACTIVE_JOB_STATUSES, ApiKey, Decision, Edge, Job, JobStatus, NodeRow, Tenant
+from ecoalign.store.reads import IN_FLIGHT
 
 JOBS = cast(Table, Job.__table__)
 NODES = cast(Table, NodeRow.__table__)
 EDGES = cast(Table, Edge.__table__)
 
-IN_FLIGHT = (NodeStatus.PENDING.value, NodeStatus.RUNNING.value)
 DEFAULT_ACTIONS: dict[NodeKind, str] = {
     NodeKind.ROOT: "scan",
     NodeKind.THOUGHT: "think",
@@ -315,33 +315,6 @@ def insert_nodes(
     return [p.node.id for p in planned if p.node.id in new_ids]
 
 
-_KINDS = {kind.value: kind for kind in NodeKind}
-_STATUSES = {status.value: status for status in NodeStatus}
-
-
-def _to_graph_node(row: NodeRow, parents: tuple[str, ...]) -> Node:
-    """A stored row as the engine's ``Node`` (runs for every node of every graph read: kept lean)."""
-    return Node(
-        id=row.id,
-        kind=_KINDS[row.kind],
-        parents=parents,
-        depth=row.depth,
-        status=_STATUSES[row.status],
-        ordinal=row.ordinal,
-        text=row.text,
-        safety=row.safety,
-        utility=row.utility,
-        categories=row.categories or {},  # a fresh dict from the JSON column, str -> float as it was written
-        tokens=row.tokens,
-        est_tokens=row.est_tokens,
-        model=row.model,
-        evaluator=row.evaluator,
-        prune_reason=row.prune_reason,
-        failure_reason=row.failure_reason,
-        reason=row.reason,
-    )
-
-
 def load_nodes(session: Session, job_id: str) -> list[NodeRow]:
     """The job's node rows in creation order (with every stored column: prompt, timings, gen_ai...)."""
     return list(
@@ -352,17 +325,6 @@ def load_nodes(session: Session, job_id: str) -> list[NodeRow]:
             .execution_options(populate_existing=True)
         )
     )
-
-
-def load_graph(session: Session, job_id: str) -> ThoughtGraph:
-    """Rebuild the job's ``ThoughtGraph``: nodes in creation order (parents first), parents from the edges.
-
-    One implementation for every caller: ``reads.load_graph`` (graph columns only, safe against nodes committed
-    between its two statements).
-    """
-    from ecoalign.store.reads import load_graph as lean_load_graph  # reads builds on this module
-
-    return lean_load_graph(session, job_id)
 
 
 def get_node(session: Session, node_id_: str) -> NodeRow | None:
