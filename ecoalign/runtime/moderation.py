@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecoalign.batch import trace_rows
 from ecoalign.moderation import ModerationJudge, ModerationPolicy, ModerationResult, Moderator, RunBudget
 from ecoalign.settings import Settings
-from ecoalign.store import ledger
+from ecoalign.store import tenants
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import run_in_transaction
@@ -92,10 +92,10 @@ class ModerationEngine:
 def reserve_tenant_tokens(session: Session, tenant_id: str, day: date, tokens: int) -> bool:
     """Hold ``tokens`` on the tenant's total and daily counters, or change nothing and return False.
 
-    ``ledger.reserve_tenant`` inside a savepoint: it may have moved the total before the daily check failed.
+    ``tenants.reserve_tenant`` inside a savepoint: it may have moved the total before the daily check failed.
     """
     savepoint = session.begin_nested()
-    if not ledger.reserve_tenant(session, tenant_id, day, tokens):
+    if not tenants.reserve_tenant(session, tenant_id, day, tokens):
         savepoint.rollback()
         return False
     savepoint.commit()
@@ -149,7 +149,7 @@ class TenantRunBudget(RunBudget):
             return
         tenant_id, (tokens, day) = self.tenant_id, held
         charged = run_in_transaction(
-            self.sessions, lambda s: ledger.settle_tenant(s, tenant_id, day, tokens, used)
+            self.sessions, lambda s: tenants.settle_tenant(s, tenant_id, day, tokens, used)
         )
         with self._lock:
             self.charged += charged

@@ -1,4 +1,5 @@
-"""Typed helpers the runtime calls: jobs, the thought graph's nodes and edges, leases, tenants and API keys.
+"""Typed helpers the runtime calls: jobs, the thought graph's nodes and edges, leases and results (tenants and
+their keys: ``tenants``; graph reads: ``reads``; the claim with its lineage read: ``claims``).
 
 Every write is **conditional** on the state it expects (``WHERE status = 'running' AND attempts = :attempt``),
 so a redelivered task, a worker whose lease expired, or a second controller changes nothing and learns so from
@@ -18,8 +19,6 @@ Never keep a transaction open across a model call.
 from __future__ import annotations
 
 import functools
-import hashlib
-import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +32,8 @@ from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, node_i
 from ecoalign.store import ledger
 from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
-from ecoalign.store.models import ACTIVE_JOB_STATUSES, ApiKey, Decision, Edge, Job, JobStatus, NodeRow, Tenant
+from ecoalign.store.errors import NotFound
+from ecoalign.store.models import ACTIVE_JOB_STATUSES, Decision, Edge, Job, JobStatus, NodeRow
 from ecoalign.store.reads import IN_FLIGHT
 
 JOBS = cast(Table, Job.__table__)
@@ -46,10 +46,6 @@ DEFAULT_ACTIONS: dict[NodeKind, str] = {
     NodeKind.ANSWER: "answer",
     NodeKind.REFUSAL: "refuse",
 }
-
-
-class NotFound(LookupError):
-    """The job (or node) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -655,57 +651,3 @@ def find_stuck_nodes(
     if job_id is not None:
         query = query.where(NodeRow.job_id == job_id)
     return list(session.scalars(query))
-
-
-# -- tenants and API keys ----------------------------------------------------------------------------------------
-API_KEY_PREFIX = "eco_"
-
-
-def hash_api_key(secret: str) -> str:
-    """sha256 hex of the secret: what ``api_keys.key_hash`` stores (the secret itself is never stored)."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def create_tenant(
-    session: Session,
-    name: str,
-    *,
-    token_budget_total: int | None = None,
-    token_budget_daily: int | None = None,
-) -> Tenant:
-    tenant = Tenant(
-        id=new_id(),
-        name=name,
-        token_budget_total=token_budget_total,
-        token_budget_daily=token_budget_daily,
-        tokens_spent=0,
-        tokens_reserved=0,
-    )
-    session.add(tenant)
-    session.flush()
-    return tenant
-
-
-def create_api_key(session: Session, tenant_id: str, *, name: str = "") -> tuple[ApiKey, str]:
-    """A new key for the tenant: ``(row, secret)``. The secret is shown once; only its hash is stored."""
-    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(id=new_id(), tenant_id=tenant_id, key_hash=hash_api_key(secret), prefix=secret[:12], name=name)
-    session.add(key)
-    session.flush()
-    return key, secret
-
-
-def find_api_key(session: Session, secret: str) -> ApiKey | None:
-    """The unrevoked key with this secret, or None."""
-    return session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret), ApiKey.revoked_at.is_(None))
-    ).first()
-
-
-def revoke_api_key(session: Session, key_id: str) -> bool:
-    done = session.execute(
-        update(cast(Table, ApiKey.__table__))
-        .where(ApiKey.__table__.c.id == key_id, ApiKey.__table__.c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return _rowcount(done) == 1

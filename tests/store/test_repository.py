@@ -351,20 +351,3 @@ def test_fan_in_exactly_one_finisher_sees_zero(db: Factory) -> None:
 
     counts = _race(len(kids), finish)
     assert sorted(counts) == list(range(len(kids))), counts  # every finisher saw a distinct count
-
-
-def test_api_keys(db: Factory) -> None:
-    tenant = new_tenant(db)
-    with session_scope(db) as s:
-        key, secret = repository.create_api_key(s, tenant, name="ci")
-        key_id = key.id
-        assert secret.startswith(repository.API_KEY_PREFIX) and key.prefix == secret[:12]
-        assert key.key_hash == repository.hash_api_key(secret) and secret not in key.key_hash
-    with session_scope(db) as s:
-        found = repository.find_api_key(s, secret)
-        assert found is not None and found.tenant_id == tenant
-        assert repository.find_api_key(s, secret + "x") is None
-        assert repository.revoke_api_key(s, key_id)
-        assert not repository.revoke_api_key(s, key_id)
-    with session_scope(db) as s:
-        assert repository.find_api_key(s, secret) is None
