@@ -178,7 +178,7 @@ def advance_in(session: Session, job_id: str, *, dispatch_s: float | None = None
 
     It takes the job's lock first thing, as every writer does, so it may follow any repository or ledger call.
     With ``dispatch_s`` the caller will publish the nodes this run creates right after its commit: they are
-    inserted with a dispatch mark that long (``workers.recovery``), and ``run`` holds only them; pending nodes
+    inserted with a dispatch mark that long (``ecoalign.store.recovery``), and ``run`` holds only them; pending nodes
     planned earlier already had their message (the reaper re-publishes one whose mark ran out).
     """
     return _advance(session, job_id, dispatch_s=dispatch_s)

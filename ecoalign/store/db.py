@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -91,6 +91,12 @@ def _configure_sqlite(engine: Engine, begin: str, *, wal: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (``SELECT 1``); raises whatever the driver raises if it is unreachable."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -34,6 +34,7 @@ from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
 from ecoalign.store.errors import NotFound
 from ecoalign.store.models import ACTIVE_JOB_STATUSES, Decision, Edge, Job, JobStatus, NodeRow
+from ecoalign.store.pagination import Page, keyset_page
 from ecoalign.store.reads import IN_FLIGHT
 
 JOBS = cast(Table, Job.__table__)
@@ -139,6 +140,22 @@ def create_job(
 def get_job(session: Session, job_id: str) -> Job | None:
     """The job as committed now (refreshes any copy already in the session)."""
     return session.scalars(select(Job).where(Job.id == job_id).execution_options(populate_existing=True)).first()
+
+
+def get_tenant_job(session: Session, job_id: str, tenant_id: str) -> Job | None:
+    """The tenant's job as committed now; None for another tenant's job too (ids are not disclosed)."""
+    return session.scalars(
+        select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id).execution_options(populate_existing=True)
+    ).first()
+
+
+def list_jobs(
+    session: Session, tenant_id: str, *, limit: int, after: str | None = None, status: str | None = None
+) -> Page[Job]:
+    """The tenant's jobs, newest first, optionally in one status (``pagination.keyset_page``: ``after`` is the
+    last id of the previous page; raises ``pagination.InvalidCursor`` for one that is not the tenant's)."""
+    filters = [Job.status == status] if status is not None else []
+    return keyset_page(session, Job, scope=[Job.tenant_id == tenant_id], filters=filters, limit=limit, after=after)
 
 
 def lock_job(session: Session, job_id: str) -> Job | None:
@@ -254,7 +271,7 @@ def insert_nodes(
     (``INSERT ... ON CONFLICT DO NOTHING`` on both dialects). Parents must already exist, or come earlier
     in ``nodes``, and belong to the same job: they are checked with a read unless every one is in
     ``known_parents`` (nodes of this job the caller has just read) or in ``nodes``. ``dispatch_until`` sets the
-    dispatch mark of the new pending nodes (``workers.recovery``): the caller publishes them after its commit.
+    dispatch mark of the new pending nodes (``ecoalign.store.recovery``): the caller publishes them after its commit.
     """
     planned = [n if isinstance(n, PlannedNode) else PlannedNode(n) for n in nodes]
     if not planned:
