@@ -19,6 +19,12 @@ from ecoalign.store.db import session_factory, session_scope
 from .helpers import new_job
 
 Factory = sessionmaker[Session]
+
+
+@pytest.fixture
+def db(db_in_transaction: Factory) -> Factory:
+    """One connection suffices here: every test runs in a transaction rolled back at teardown (tests/conftest.py)."""
+    return db_in_transaction
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 

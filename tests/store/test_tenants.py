@@ -14,6 +14,12 @@ from ecoalign.store.models import Tenant, TenantDailyUsage
 from tests.store.helpers import new_tenant
 
 Factory = sessionmaker[Session]
+
+
+@pytest.fixture
+def db(db_in_transaction: Factory) -> Factory:
+    """One connection suffices here: every test runs in a transaction rolled back at teardown (tests/conftest.py)."""
+    return db_in_transaction
 DAY = date(2026, 11, 24)
 
 
