@@ -8,6 +8,7 @@ and the CPU-bound image checks.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
+_CURSOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id: anything else is no cursor (and never reaches SQL)
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the job's id")]
 
 
@@ -248,6 +250,9 @@ def list_jobs(
     after: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
     status: Annotated[JobStatusName | None, Query(description="only jobs in this status")] = None,
 ) -> dict[str, Any]:
+    if after is not None and not _CURSOR_ID.fullmatch(after):
+        raise FieldError(["query", "after"], "invalid cursor: pass next_cursor from the previous page")
+
     def read(session: Session) -> dict[str, Any]:
         try:
             page = repository.list_jobs(session, principal.tenant_id, limit=limit, after=after, status=status)
