@@ -1,6 +1,6 @@
 """Bearer API keys: who is calling, and therefore which tenant's jobs they may see.
 
-Keys are looked up by their sha256 (``repository.hash_api_key``); the secret itself is never stored or logged.
+Keys are looked up by their sha256 (``tenants.hash_api_key``); the secret itself is never stored or logged.
 A missing, malformed, unknown or revoked key is one answer, 401, so probing cannot tell them apart.
 """
 

@@ -128,14 +128,14 @@ def cmd_tenants_list(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from ecoalign.cli_errors import CliError
-    from ecoalign.store import repository, tenants
+    from ecoalign.store import tenants
     from ecoalign.store.db import session_scope
 
     with session_scope(_sessions(args)) as session:
         tenant = tenants.find_tenant(session, args.tenant)
         if tenant is None:
             raise CliError(f"no tenant named or with id {args.tenant!r}")
-        key, secret = repository.create_api_key(session, tenant.id, name=args.name)
+        key, secret = tenants.create_api_key(session, tenant.id, name=args.name)
         tenant_name, prefix = tenant.name, key.prefix
     print(f"API key {prefix}... for tenant {tenant_name} (shown once; only its hash is stored):")
     print(secret)

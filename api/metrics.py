@@ -21,11 +21,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ecoalign.store.models import Job, JobStatus, NodeRow, utcnow
+from ecoalign.store import stats
+from ecoalign.store.base import utcnow
+from ecoalign.store.models import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -119,35 +120,24 @@ class StoreCollector(Collector):
 
     def _read(self, session: Session) -> Iterable[Metric]:
         jobs = GaugeMetricFamily("ecoalign_jobs", "Jobs in the database by status", labels=["status"])
-        by_status = session.execute(select(Job.status, func.count()).group_by(Job.status))
-        counts = {str(status): int(n) for status, n in by_status}
+        counts = stats.jobs_by_status(session)
         for status in JobStatus:
             jobs.add_metric([status.value], int(counts.get(status.value, 0)))
         yield jobs
 
-        spent, reserved = session.execute(
-            select(func.coalesce(func.sum(Job.budget_spent), 0), func.coalesce(func.sum(Job.budget_reserved), 0))
-        ).one()
+        spent, reserved = stats.job_tokens(session)
         tokens = CounterMetricFamily("ecoalign_tokens_spent", "Tokens spent by all jobs (settled ledger charges)")
-        tokens.add_metric([], int(spent))
+        tokens.add_metric([], spent)
         yield tokens
         held = GaugeMetricFamily("ecoalign_tokens_reserved", "Tokens reserved by in-flight model calls")
-        held.add_metric([], int(reserved))
+        held.add_metric([], reserved)
         yield held
 
         yield self._latency(session)
 
     def _latency(self, session: Session) -> Metric:
         since = utcnow() - timedelta(seconds=self.window_s)
-        rows = session.execute(
-            select(NodeRow.kind, NodeRow.started_at, NodeRow.finished_at)
-            .where(NodeRow.finished_at >= since, NodeRow.started_at.is_not(None))
-            .limit(MAX_LATENCY_ROWS)
-        )
-        per_kind: dict[str, list[float]] = {}
-        for kind, started, finished in rows:
-            if started is not None and finished is not None:
-                per_kind.setdefault(kind, []).append(max((finished - started).total_seconds(), 0.0))
+        per_kind = stats.node_latencies(session, since=since, limit=MAX_LATENCY_ROWS)
         family = GaugeHistogramMetricFamily(
             "ecoalign_node_latency_seconds",
             f"Claim-to-finish latency of nodes finished in the last {int(self.window_s)} s, by node kind",

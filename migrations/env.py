@@ -19,15 +19,16 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from ecoalign.store import schema
+from ecoalign.store.base import UTCDateTime
 from ecoalign.store.db import make_engine
-from ecoalign.store.models import Base, UTCDateTime
 
 config = context.config
 
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = Base.metadata
+target_metadata = schema.metadata  # every table (both model modules)
 
 # Any 64-bit constant: the key of the advisory lock that serialises concurrent upgrades on Postgres.
 _PG_MIGRATION_LOCK = 0x65636F616C69676E  # "ecoalign"

@@ -2,8 +2,10 @@
 
 Postgres tests use the real server at ``ECOALIGN_TEST_PG_URL`` (default: the local ``postgres`` database, used only
 to create and drop a throw-away ``ecoalign_test_<random>`` database, migrated once per session with Alembic).
-Tests are isolated by truncating every table before each test, not by rolling back: the concurrency tests need
-many connections to see each other's commits. SQLite tests get a fresh copy of a migrated template file.
+Two isolations: a test that uses ONE connection runs inside a transaction rolled back at teardown, its sessions
+on savepoints (``db_in_transaction``: the pattern pypi/warehouse uses; nothing to clean, nothing left behind);
+a test whose rows several connections, threads or processes must see (concurrency, workers) gets an engine with
+every table truncated first (``pg_clean_engine``, ``db``). SQLite tests get a fresh copy of a migrated template.
 """
 
 from __future__ import annotations
@@ -128,6 +130,25 @@ def db_engine(request: pytest.FixtureRequest) -> Engine:
 def db(db_engine: Engine) -> sessionmaker[Session]:
     """A session factory on ``db_engine`` (each test opens and commits its own transactions)."""
     return session_factory(db_engine)
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
+def db_in_transaction(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
+    """A session factory on ONE connection inside an outer transaction that is rolled back at teardown; each
+    session's commit only releases its savepoint (``join_transaction_mode="create_savepoint"``), so the test's
+    sessions see each other's writes and nothing reaches the database. Use it where one connection suffices
+    (sessions one after the other, no threads or processes); otherwise ``db``."""
+    engine: Engine = request.getfixturevalue("pg_engine" if request.param == "postgresql" else "sqlite_engine")
+    connection = engine.connect()
+    outer = connection.begin()
+    factory = sessionmaker(
+        bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+    )
+    try:
+        yield factory
+    finally:
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture

@@ -73,9 +73,9 @@ from ecoalign.queue.names import (
 )
 from ecoalign.runtime.batches import request_cancel
 from ecoalign.settings import Settings
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus, StoredFile
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import utcnow
 from ecoalign.store.moderation_traces import store_traces
 from workers import process
 

@@ -10,7 +10,7 @@ Idempotency, task by task (delivery is at-least-once):
 
 * ``advance_job``: the engine plans deterministic node ids, inserts are ON CONFLICT DO NOTHING and reservations
   are keyed ``(job, node, "generate")``, so a second run plans nothing twice and reserves nothing twice. It
-  enqueues only pending nodes without a live dispatch mark (``workers.recovery``).
+  enqueues only pending nodes without a live dispatch mark (``ecoalign.store.recovery``).
 * ``generate_node``: the claim is a conditional UPDATE (pending, or running past its lease) that bumps
   ``attempts``; a duplicate message loses the claim and does nothing. **Decision:** if the node already has a
   recorded generation (an earlier attempt stored the text and then died before scoring), the model is *not*
@@ -42,9 +42,9 @@ from ecoalign.engine.graph import node_id as make_node_id
 from ecoalign.queue.app import app
 from ecoalign.queue.names import ADVANCE_TASK, GENERATE_TASK, REAP_TASK, SCAN_TASK, SCORE_TASK
 from ecoalign.runtime import steps
-from ecoalign.store import repository
+from ecoalign.store import recovery, repository
 from ecoalign.store.db import run_in_transaction
-from workers import process, recovery
+from workers import process
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

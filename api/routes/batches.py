@@ -28,9 +28,9 @@ from api.routes.files import owned_file
 from api.routes.jobs import _401, _422, _503
 from api.schemas import ErrorOut, Text, _In
 from ecoalign.runtime.batches import request_cancel
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/batches", tags=["batches"])

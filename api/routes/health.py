@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from api.context import get_ctx
 from api.schemas import Health, Readiness
+from ecoalign.store.db import ping
 
 router = APIRouter(tags=["operations"])
 
@@ -44,8 +44,7 @@ def readyz(request: Request) -> Any:
 
 def _check_database(engine: Any) -> str:
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(engine)
     except Exception as exc:
         return f"error: {_one_line(exc)}"
     return "ok"

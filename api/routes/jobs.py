@@ -7,15 +7,11 @@ and the CPU-bound image checks.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import CurrentPrincipal, Principal
@@ -30,13 +26,14 @@ from ecoalign.runtime.requests import RequestError, request_from_messages
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Job, JobStatus
+from ecoalign.store.pagination import InvalidCursor
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
+_CURSOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id: anything else is no cursor (and never reaches SQL)
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the job's id")]
-_CURSOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _header(description: str, kind: str = "string") -> dict[str, Any]:
@@ -181,9 +178,7 @@ def dispatch_job(ctx: AppContext, job_id: str) -> None:
 
 # -- read -----------------------------------------------------------------------------------------------------------
 def _owned(session: Session, job_id: str, tenant_id: str) -> Job:
-    job = session.scalars(
-        select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id).execution_options(populate_existing=True)
-    ).first()
+    job = repository.get_tenant_job(session, job_id, tenant_id)
     if job is None:
         raise not_found()
     return job
@@ -241,23 +236,6 @@ def cancel_job(job_id: JobId, principal: CurrentPrincipal, ctx: Ctx) -> dict[str
 
 
 # -- list -----------------------------------------------------------------------------------------------------------
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, job_id = raw.split("|", 1)
-        created = datetime.fromisoformat(stamp)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise FieldError(["query", "after"], "invalid cursor: pass next_cursor from the previous page") from None
-    if created.tzinfo is None or not _CURSOR_ID.fullmatch(job_id):
-        raise FieldError(["query", "after"], "invalid cursor: pass next_cursor from the previous page")
-    return created, job_id
-
-
 @router.get(
     "",
     response_model=JobList,
@@ -272,22 +250,14 @@ def list_jobs(
     after: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
     status: Annotated[JobStatusName | None, Query(description="only jobs in this status")] = None,
 ) -> dict[str, Any]:
-    position = decode_cursor(after) if after else None
+    if after is not None and not _CURSOR_ID.fullmatch(after):
+        raise FieldError(["query", "after"], "invalid cursor: pass next_cursor from the previous page")
 
     def read(session: Session) -> dict[str, Any]:
-        query = select(Job).where(Job.tenant_id == principal.tenant_id)
-        if status is not None:
-            query = query.where(Job.status == status)
-        if position is not None:
-            created, last_id = position
-            query = query.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < last_id)))
-        rows = list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
-        page = rows[:limit]
-        more = len(rows) > limit
-        return {
-            "data": [job_view(j) for j in page],
-            "has_more": more,
-            "next_cursor": encode_cursor(page[-1]) if more and page else None,
-        }
+        try:
+            page = repository.list_jobs(session, principal.tenant_id, limit=limit, after=after, status=status)
+        except InvalidCursor:
+            raise FieldError(["query", "after"], "invalid cursor: pass next_cursor from the previous page") from None
+        return {"data": [job_view(j) for j in page.items], "has_more": page.has_more, "next_cursor": page.next_cursor}
 
     return run_in_transaction(ctx.sessions, read)

@@ -9,9 +9,9 @@ from datetime import date
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.moderation.budget import RunBudget
-from ecoalign.store import ledger
+from ecoalign.store import tenants
+from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import utcnow
 from ecoalign.store.tenants import reserve_tenant_tokens
 
 
@@ -62,7 +62,7 @@ class TenantRunBudget(RunBudget):
             return
         tenant_id, (tokens, day) = self.tenant_id, held
         charged = run_in_transaction(
-            self.sessions, lambda s: ledger.settle_tenant(s, tenant_id, day, tokens, used)
+            self.sessions, lambda s: tenants.settle_tenant(s, tenant_id, day, tokens, used)
         )
         with self._lock:
             self.charged += charged

@@ -74,7 +74,7 @@ def trace_rows(
 ) -> list[dict[str, Any]]:
     """The ``moderation_traces`` rows of one item's results: ``run_id`` is the CLI run, the response id or the
     batch; ``custom_id`` is None for a ``/v1/moderations`` request; ``tenant_id`` None for the CLI."""
-    from ecoalign.store.models import utcnow
+    from ecoalign.store.base import utcnow
 
     now = utcnow()
     return [

@@ -7,8 +7,8 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus
-from ecoalign.store.models import utcnow
 
 BATCHES = cast(Table, Batch.__table__)
 ITEMS = cast(Table, BatchItem.__table__)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ecoalign.store import repository
+from ecoalign.store import reads, repository
 from ecoalign.store.models import Job, NodeRow
 
 
@@ -45,7 +45,7 @@ def node_view(row: NodeRow, parents: list[str]) -> dict[str, Any]:
 
 def graph_view(session: Session, job_id: str) -> dict[str, Any]:
     rows = repository.load_nodes(session, job_id)
-    graph = repository.load_graph(session, job_id)
+    graph = reads.load_graph(session, job_id)
     nodes = [node_view(r, list(graph[r.id].parents)) for r in rows]
     edges = [{"parent": p, "child": c} for p, c in graph.edges()]
     return {"nodes": nodes, "edges": edges}

@@ -36,9 +36,10 @@ from ecoalign.evaluators.base import NodeToScore, Score
 from ecoalign.providers.base import ProviderError
 from ecoalign.runtime.requests import request_from_messages, request_to_messages
 from ecoalign.runtime.services import Services
-from ecoalign.store import ledger, reads, repository
+from ecoalign.store import claims, ledger, reads, repository
+from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction
-from ecoalign.store.models import Decision, Job, JobStatus, utcnow
+from ecoalign.store.models import Decision, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def advance_in(session: Session, job_id: str, *, dispatch_s: float | None = None
 
     It takes the job's lock first thing, as every writer does, so it may follow any repository or ledger call.
     With ``dispatch_s`` the caller will publish the nodes this run creates right after its commit: they are
-    inserted with a dispatch mark that long (``workers.recovery``), and ``run`` holds only them; pending nodes
+    inserted with a dispatch mark that long (``ecoalign.store.recovery``), and ``run`` holds only them; pending nodes
     planned earlier already had their message (the reaper re-publishes one whose mark ran out).
     """
     return _advance(session, job_id, dispatch_s=dispatch_s)
@@ -335,7 +336,7 @@ def claim(
     """
 
     def _claim(session: Session) -> Claim | None:
-        claimed = reads.claim_lineage(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
+        claimed = claims.claim_lineage(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
         if claimed is None:
             return None
         spec = cached_job_spec(session, job_id)

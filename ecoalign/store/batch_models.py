@@ -4,7 +4,7 @@ Added by migration ``0002``. ``moderation_traces`` is written by the moderation 
 ``files``, ``batches`` and ``batch_items`` are what the Batch API (``POST /v1/files``, ``POST /v1/batches``) keeps:
 a batch is an input file of JSONL lines, each line an independent item whose result or error is stored once
 (``UNIQUE (batch_id, custom_id)`` and ``UNIQUE (batch_id, line_no)``), so a rerun never redoes a finished item.
-Same conventions as ``models.py``: string ids, JSON(B) columns, aware UTC timestamps, CHECKs instead of enums.
+Same conventions (``base``) as ``models``: string ids, JSON(B) columns, aware UTC timestamps, CHECKs instead of enums.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ecoalign.store.models import Base, BigIntPK, JSONType, _in, new_id, utcnow
+from ecoalign.store.base import Base, BigIntPK, JSONType, check_in, new_id, utcnow
 
 
 class BatchStatus(StrEnum):
@@ -91,7 +91,7 @@ class StoredFile(Base):
     __table_args__ = (
         CheckConstraint("(content IS NULL) <> (path IS NULL)", name="content_or_path"),
         CheckConstraint("bytes >= 0", name="bytes_nonneg"),
-        CheckConstraint(_in("purpose", FILE_PURPOSES), name="purpose"),
+        CheckConstraint(check_in("purpose", FILE_PURPOSES), name="purpose"),
         Index("ix_files_tenant_id_created_at", "tenant_id", "created_at"),
     )
 
@@ -112,7 +112,7 @@ class Batch(Base):
 
     __tablename__ = "batches"
     __table_args__ = (
-        CheckConstraint(_in("status", [s.value for s in BatchStatus]), name="status"),
+        CheckConstraint(check_in("status", [s.value for s in BatchStatus]), name="status"),
         CheckConstraint(
             "requests_total >= 0 AND requests_completed >= 0 AND requests_failed >= 0 "
             "AND requests_completed + requests_failed <= requests_total",
@@ -156,7 +156,7 @@ class BatchItem(Base):
 
     __tablename__ = "batch_items"
     __table_args__ = (
-        CheckConstraint(_in("status", [s.value for s in BatchItemStatus]), name="status"),
+        CheckConstraint(check_in("status", [s.value for s in BatchItemStatus]), name="status"),
         CheckConstraint("tokens >= 0 AND attempts >= 0", name="nonneg"),
         UniqueConstraint("batch_id", "custom_id"),
         UniqueConstraint("batch_id", "line_no"),

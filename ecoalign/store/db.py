@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -80,17 +81,44 @@ def _configure_sqlite(engine: Engine, begin: str, *, wal: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             if wal:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(cursor, SQLITE_BUSY_TIMEOUT_MS / 1000)
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
+
+
+def _enable_wal(cursor: Any, timeout_s: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to ``timeout_s`` for another connection's write lock.
+
+    Why a loop: switching a file that is not yet in WAL mode (a new database) reads its header, then upgrades that
+    read to a write, and SQLite never runs the busy handler for such an upgrade (it could deadlock), so the switch
+    fails at once with "database is locked" while another process holds the write lock, as when an API and its
+    workers start together on a new file. Once the file is in WAL mode the pragma writes nothing and cannot fail.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (``SELECT 1``); raises whatever the driver raises if it is unreachable."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

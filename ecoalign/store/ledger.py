@@ -32,17 +32,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Integer, Table, and_, bindparam, case, event, or_, select, text, update
+from sqlalchemy import Integer, Table, and_, bindparam, case, event, select, text, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.orm import Session
 
-from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
-from ecoalign.store.models import Job, LedgerEntry, LedgerKind, LedgerState, Tenant, TenantDailyUsage, utcnow
+from ecoalign.store import tenants
+from ecoalign.store.base import utcnow
+from ecoalign.store.db import insert_ignoring_conflicts
+from ecoalign.store.models import Job, LedgerEntry, LedgerKind, LedgerState
 
 JOBS = cast(Table, Job.__table__)
 LEDGER = cast(Table, LedgerEntry.__table__)
-TENANTS = cast(Table, Tenant.__table__)
-DAILY = cast(Table, TenantDailyUsage.__table__)
 
 RESERVED = LedgerState.RESERVED.value
 SETTLED = LedgerState.SETTLED.value
@@ -273,7 +273,7 @@ class _Room:
         if tenant is None:
             return
         assert day is not None
-        counters = _lock_tenant(session, tenant, day)
+        counters = tenants.lock_counters(session, tenant, day)
         if counters is None:
             raise LedgerError(f"no tenant {tenant}")
         if counters.budget_total is not None:
@@ -384,82 +384,8 @@ def _hold(session: Session, job: LockedJob, tenant: str | None, day: date | None
     job.reserved += tokens
     if tenant is not None:
         assert day is not None
-        if not reserve_tenant(session, tenant, day, tokens):
+        if not tenants.reserve_tenant(session, tenant, day, tokens):
             raise LedgerError(f"tenant {tenant} counters out of step with the ledger")
-
-
-def reserve_tenant(session: Session, tenant_id: str, day: date, tokens: int) -> bool:
-    """Hold ``tokens`` on the tenant's total then daily counters; False if either cannot cover them (the caller
-    rolls back to its savepoint, since the total may already have moved)."""
-    row = session.execute(
-        update(TENANTS)
-        .where(
-            TENANTS.c.id == tenant_id,
-            or_(
-                TENANTS.c.token_budget_total.is_(None),
-                TENANTS.c.tokens_spent + TENANTS.c.tokens_reserved + tokens <= TENANTS.c.token_budget_total,
-            ),
-        )
-        .values(tokens_reserved=TENANTS.c.tokens_reserved + tokens)
-        .returning(TENANTS.c.token_budget_daily)
-    ).first()
-    if row is None:
-        return False
-    daily_budget: int | None = row[0]
-    ensure_daily_row(session, tenant_id, day)
-    conditions = [DAILY.c.tenant_id == tenant_id, DAILY.c.day == day]
-    if daily_budget is not None:
-        conditions.append(DAILY.c.spent + DAILY.c.reserved + tokens <= daily_budget)
-    done = session.execute(update(DAILY).where(*conditions).values(reserved=DAILY.c.reserved + tokens))
-    return _rowcount(done) == 1
-
-
-def ensure_daily_row(session: Session, tenant_id: str, day: date) -> None:
-    session.execute(
-        dialect_insert(session, DAILY)
-        .values(tenant_id=tenant_id, day=day, spent=0, reserved=0)
-        .on_conflict_do_nothing()
-    )
-
-
-def _tenant_charge(charge: int, tenant: TenantCounters, held: int, day_held: int) -> int:
-    """``charge`` capped by what the tenant's total and daily budgets allow once ``held`` is released."""
-    if tenant.budget_total is not None:
-        charge = min(charge, tenant.budget_total - tenant.spent - (tenant.reserved - held))
-    if tenant.budget_daily is not None:
-        charge = min(charge, tenant.budget_daily - tenant.day_spent - (tenant.day_reserved - day_held))
-    return charge
-
-
-class TenantCounters(NamedTuple):
-    """A tenant's budgets and counters, and its day's, as locked by ``_lock_tenant``."""
-
-    budget_total: int | None
-    budget_daily: int | None
-    spent: int
-    reserved: int
-    day_spent: int
-    day_reserved: int
-
-
-def _lock_tenant(session: Session, tenant_id: str, day: date) -> TenantCounters | None:
-    """Lock the tenant's row, then its day's row (created if missing), and read both; None for no such tenant."""
-    row = session.execute(
-        select(TENANTS.c.token_budget_total, TENANTS.c.token_budget_daily, TENANTS.c.tokens_spent,
-               TENANTS.c.tokens_reserved)
-        .where(TENANTS.c.id == tenant_id)
-        .with_for_update()
-    ).first()
-    if row is None:
-        return None
-    ensure_daily_row(session, tenant_id, day)
-    daily = session.execute(
-        select(DAILY.c.spent, DAILY.c.reserved)
-        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
-        .with_for_update()
-    ).one()
-    return TenantCounters(row.token_budget_total, row.token_budget_daily, int(row.tokens_spent),
-                          int(row.tokens_reserved), int(daily.spent), int(daily.reserved))
 
 
 # -- settle -----------------------------------------------------------------------------------------------------
@@ -505,10 +431,10 @@ def settle(
     budget_day: date | None = entry.budget_day
     if tenant_id is not None:
         assert budget_day is not None
-        tenant = _lock_tenant(session, tenant_id, budget_day)
+        tenant = tenants.lock_counters(session, tenant_id, budget_day)
         if tenant is None:
             raise LedgerError(f"no tenant {tenant_id}")
-        charge = _tenant_charge(charge, tenant, held, held)
+        charge = tenants.capped_charge(charge, tenant, held, held)
     charge = max(int(charge), 0)
 
     moved = session.execute(
@@ -574,26 +500,10 @@ def _move_counters(
     job.spent += charge
     if tenant_id is None:
         return
-    done = session.execute(
-        update(TENANTS)
-        .where(
-            TENANTS.c.id == tenant_id,
-            TENANTS.c.tokens_reserved >= held,
-            or_(
-                TENANTS.c.token_budget_total.is_(None),
-                TENANTS.c.tokens_spent + TENANTS.c.tokens_reserved - held + charge <= TENANTS.c.token_budget_total,
-            ),
-        )
-        .values(tokens_reserved=TENANTS.c.tokens_reserved - held, tokens_spent=TENANTS.c.tokens_spent + charge)
-    )
-    if _rowcount(done) != 1:
+    assert day is not None
+    if not tenants.move_total(session, tenant_id, held=held, charge=charge):
         raise LedgerError(f"tenant {tenant_id} counters out of step with the ledger")
-    done = session.execute(
-        update(DAILY)
-        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day, DAILY.c.reserved >= held)
-        .values(reserved=DAILY.c.reserved - held, spent=DAILY.c.spent + charge)
-    )
-    if _rowcount(done) != 1:
+    if not tenants.move_day(session, tenant_id, day, held=held, charge=charge):
         raise LedgerError(f"tenant {tenant_id} daily counters for {day} out of step with the ledger")
 
 
@@ -650,21 +560,10 @@ def release_all(session: Session, job_id: str) -> int:
         raise LedgerError(f"job {job_id} counters out of step with its ledger")
     job.reserved -= released
     for tenant_id in sorted(per_tenant):  # lock order: tenants, then their daily rows, each sorted
-        amount = per_tenant[tenant_id]
-        done = session.execute(
-            update(TENANTS)
-            .where(TENANTS.c.id == tenant_id, TENANTS.c.tokens_reserved >= amount)
-            .values(tokens_reserved=TENANTS.c.tokens_reserved - amount)
-        )
-        if _rowcount(done) != 1:
+        if not tenants.move_total(session, tenant_id, held=per_tenant[tenant_id], charge=0):
             raise LedgerError(f"tenant {tenant_id} counters out of step with the ledger")
     for (tenant_id, day), amount in sorted(per_day.items()):
-        done = session.execute(
-            update(DAILY)
-            .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day, DAILY.c.reserved >= amount)
-            .values(reserved=DAILY.c.reserved - amount)
-        )
-        if _rowcount(done) != 1:
+        if not tenants.move_day(session, tenant_id, day, held=amount, charge=0):
             raise LedgerError(f"tenant {tenant_id} daily counters for {day} out of step with the ledger")
     return released
 
@@ -687,33 +586,3 @@ def snapshot(session: Session, job_id: str) -> BudgetSnapshot:
 def entries(session: Session, job_id: str) -> list[LedgerEntry]:
     """The job's ledger entries in creation order (for traces, audits and tests)."""
     return list(session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
-
-
-# -- tenant-only holds ------------------------------------------------------------------------------------------
-def settle_tenant(session: Session, tenant_id: str, day: date, held: int, used: int) -> int:
-    """Settle a hold that ``reserve_tenant`` put on the tenant alone (no job, no ledger row: e.g. a moderation's
-    judge call): release ``held`` from the tenant's total and ``day`` counters and charge ``used``, never beyond
-    either budget (the rest is the caller's overrun). Returns the tokens charged; 0 for an unknown tenant.
-
-    The same charge rule and lock order (tenant, then its day) as ``settle``. ``held`` is clamped to what the
-    counters still hold, so a settle can never drive them negative.
-    """
-    if held < 0 or used < 0:
-        raise ValueError("held and used must be >= 0")
-    tenant = _lock_tenant(session, tenant_id, day)
-    if tenant is None:
-        return 0
-    held = min(held, tenant.reserved)
-    day_held = min(held, tenant.day_reserved)
-    charge = max(_tenant_charge(used, tenant, held, day_held), 0)
-    session.execute(
-        update(TENANTS)
-        .where(TENANTS.c.id == tenant_id)
-        .values(tokens_reserved=TENANTS.c.tokens_reserved - held, tokens_spent=TENANTS.c.tokens_spent + charge)
-    )
-    session.execute(
-        update(DAILY)
-        .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
-        .values(reserved=DAILY.c.reserved - day_held, spent=DAILY.c.spent + charge)
-    )
-    return charge

@@ -6,88 +6,31 @@ that both engines enforce. The schema itself is created only by the Alembic migr
 models are the typed view of it, and a test proves the two agree (autogenerate finds no difference).
 
 ``files`` and ``batches``/``batch_items`` belong to another part of the product and are added by their own
-migrations; nothing here depends on them.
+migrations (``batch_models``); nothing here depends on them. Shared types and ``Base`` live in ``base``.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     Date,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-# Deterministic constraint names on both dialects: Alembic's batch mode on SQLite needs named constraints to
-# drop or alter them, and stable names keep the migrations and the models comparable.
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    """Aware UTC now: every timestamp the store writes comes from here (or from the caller, in UTC)."""
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    """A random 32-char hex id (uuid4), the primary key of tenants, keys and jobs."""
-    return uuid.uuid4().hex
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always aware UTC in Python.
-
-    Postgres stores ``timestamptz`` and psycopg returns aware values; SQLite has no time zone type and hands
-    back naive ones. Normalising both ways means the runtime can compare ``lease_expires_at < utcnow()`` on
-    either back end without a ``TypeError`` or a silent local-time shift.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:  # naive values are taken to be UTC already
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        # SQLite compares timestamps as text: store them naive so every value has the same format.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# JSON everywhere, JSONB on Postgres (binary, comparable, indexable).
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-# An auto-increment 64-bit key; SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
-BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+from ecoalign.store.base import Base, BigIntPK, JSONType, check_in, new_id, utcnow
 
 
 class JobStatus(StrEnum):
@@ -124,22 +67,6 @@ class LedgerState(StrEnum):
     RESERVED = "reserved"
     SETTLED = "settled"
     REFUNDED = "refunded"
-
-
-def _in(column: str, values: tuple[str, ...] | list[str], *, nullable: bool = False) -> str:
-    """The SQL text of a CHECK that ``column`` takes one of ``values`` (portable: no native enums)."""
-    listed = ", ".join(f"'{v}'" for v in values)
-    check = f"{column} IN ({listed})"
-    return f"{column} IS NULL OR {check}" if nullable else check
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSONType,
-        list[Any]: JSONType,
-    }
 
 
 class Tenant(Base):
@@ -198,8 +125,8 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(_in("status", [s.value for s in JobStatus]), name="status"),
-        CheckConstraint(_in("decision", [d.value for d in Decision], nullable=True), name="decision"),
+        CheckConstraint(check_in("status", [s.value for s in JobStatus]), name="status"),
+        CheckConstraint(check_in("decision", [d.value for d in Decision], nullable=True), name="decision"),
         CheckConstraint("budget_total >= 0", name="budget_total_nonneg"),
         CheckConstraint("budget_spent >= 0", name="budget_spent_nonneg"),
         CheckConstraint("budget_reserved >= 0", name="budget_reserved_nonneg"),
@@ -258,8 +185,8 @@ class NodeRow(Base):
 
     __tablename__ = "nodes"
     __table_args__ = (
-        CheckConstraint(_in("status", ["pending", "running", "done", "pruned", "failed"]), name="status"),
-        CheckConstraint(_in("kind", ["root", "thought", "answer", "refusal"]), name="kind"),
+        CheckConstraint(check_in("status", ["pending", "running", "done", "pruned", "failed"]), name="status"),
+        CheckConstraint(check_in("kind", ["root", "thought", "answer", "refusal"]), name="kind"),
         Index("ix_nodes_job_id_status", "job_id", "status"),
         Index("ix_nodes_status_lease_expires_at", "status", "lease_expires_at"),
     )
@@ -320,7 +247,7 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("job_id", "node_id", "kind"),
-        CheckConstraint(_in("state", [s.value for s in LedgerState]), name="state"),
+        CheckConstraint(check_in("state", [s.value for s in LedgerState]), name="state"),
         CheckConstraint("reserved_tokens >= 0 AND spent_tokens >= 0 AND overrun_tokens >= 0", name="tokens_nonneg"),
         Index("ix_ledger_entries_job_id_state", "job_id", "state"),
         Index("ix_ledger_entries_tenant_id_budget_day", "tenant_id", "budget_day"),
@@ -339,5 +266,3 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[datetime | None]
 
-
-from ecoalign.store import batch_models as _batch_models  # noqa: E402, F401 - registers the moderation/batch tables

@@ -1,17 +1,17 @@
-"""Lean graph reads for the runtime's hot path (each finished node costs a few of them).
+"""Lean graph reads for the runtime's hot path (each finished node costs a few of them). Nothing here writes.
 
-* ``load_graph``: the same ``ThoughtGraph`` as ``repository.load_graph``, from Core rows of only the columns the
-  graph needs (not the trace's ``prompt`` and ``gen_ai`` JSON, timings or leases); the statements are built once.
+* ``load_graph``: a job's whole ``ThoughtGraph``, from Core rows of only the columns the graph needs (not the
+  trace's ``prompt`` and ``gen_ai`` JSON, timings or leases); the statements are built once.
 * ``load_lineage``: a node and its ancestors only (a recursive CTE over the edges). A node's prompt, its
   evaluation and its verdict depend on nothing else, and a lineage is final once the node exists (its ancestors
   are done), so workers read a few rows instead of the whole graph, whose size grows with the search.
-* ``claim_lineage``: a worker's claim of a node and its lineage read, in one round trip on Postgres.
 * ``GraphCache``: the controller's whole-graph read, from a per-process copy plus the rows changed since it
   (Postgres): what a finished node costs to read no longer grows with the graph.
 
-Both reads work on Postgres and SQLite and write nothing (``claim_lineage`` writes the claim). Each is one
-statement (nodes joined with their parent edges), so it sees one snapshot: a consistent graph without any
-isolation level above READ COMMITTED.
+A worker's claim of a node together with its lineage read (a write) is ``claims.claim_lineage``, which builds
+on the columns and the graph builder here. Each read works on Postgres and SQLite and is one statement (nodes
+joined with their parent edges), so it sees one snapshot: a consistent graph without any isolation level above
+READ COMMITTED. This module imports nothing else of the store's write side (``repository`` imports it).
 """
 
 from __future__ import annotations
@@ -20,21 +20,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, literal_column, or_, select, text, true
+from sqlalchemy import Table, bindparam, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
-from ecoalign.engine.graph import GraphError, NodeStatus, ThoughtGraph
-from ecoalign.store import repository
+from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, ThoughtGraph
 from ecoalign.store.db import after_commit, transaction_info
-from ecoalign.store.models import ACTIVE_JOB_STATUSES, Edge, NodeRow
-from ecoalign.store.repository import IN_FLIGHT, _to_graph_node
+from ecoalign.store.models import Edge, NodeRow
 
 NODES = cast(Table, NodeRow.__table__)
 EDGES = cast(Table, Edge.__table__)
-# What ``repository._to_graph_node`` reads, plus what a worker checks on its own node (status, attempt, usage).
+IN_FLIGHT = (NodeStatus.PENDING.value, NodeStatus.RUNNING.value)
+# What ``to_graph_node`` reads, plus what a worker checks on its own node (status, attempt, usage).
 GRAPH_COLUMNS = tuple(
     NODES.c[name]
     for name in (
@@ -43,7 +41,33 @@ GRAPH_COLUMNS = tuple(
         "tokens_prompt", "tokens_completion",
     )
 )
-_ORDER = (NODES.c.created_at, NODES.c.depth, NODES.c.ordinal, NODES.c.id)
+NODE_ORDER = (NODES.c.created_at, NODES.c.depth, NODES.c.ordinal, NODES.c.id)  # creation order: parents first
+_KINDS = {kind.value: kind for kind in NodeKind}
+_STATUSES = {status.value: status for status in NodeStatus}
+
+
+def to_graph_node(row: Any, parents: tuple[str, ...]) -> Node:
+    """A stored row (a ``NodeRow`` or a row of ``GRAPH_COLUMNS``) as the engine's ``Node`` (runs for every node of
+    every graph read: kept lean)."""
+    return Node(
+        id=row.id,
+        kind=_KINDS[row.kind],
+        parents=parents,
+        depth=row.depth,
+        status=_STATUSES[row.status],
+        ordinal=row.ordinal,
+        text=row.text,
+        safety=row.safety,
+        utility=row.utility,
+        categories=row.categories or {},  # a fresh dict from the JSON column, str -> float as it was written
+        tokens=row.tokens,
+        est_tokens=row.est_tokens,
+        model=row.model,
+        evaluator=row.evaluator,
+        prune_reason=row.prune_reason,
+        failure_reason=row.failure_reason,
+        reason=row.reason,
+    )
 
 
 def _grouped(rows: Sequence[Any]) -> list[tuple[Any, tuple[str, ...]]]:
@@ -60,15 +84,15 @@ def _grouped(rows: Sequence[Any]) -> list[tuple[Any, tuple[str, ...]]]:
     return [(row, tuple(sorted(parents[row.id]))) for row in first]
 
 
-def _build(job_id: str, rows: Sequence[Any]) -> ThoughtGraph:
-    """Nodes in creation order (parents first), as ``repository.load_graph``, from rows of one read."""
+def build_graph(job_id: str, rows: Sequence[Any]) -> ThoughtGraph:
+    """Nodes in creation order (parents first), from rows of one read (a node's columns and one parent a row)."""
     graph = ThoughtGraph(job_id)
     remaining = _grouped(rows)
     while remaining:  # creation order is topological; this only repairs ties in created_at
         deferred = []
         for row, parents in remaining:
             if all(p in graph for p in parents):
-                graph.add(_to_graph_node(row, parents))
+                graph.add(to_graph_node(row, parents))
             else:
                 deferred.append((row, parents))
         if len(deferred) == len(remaining):
@@ -84,7 +108,7 @@ _GRAPH = (
     select(*GRAPH_COLUMNS, EDGES.c.parent_id.label("parent"))
     .select_from(_WITH_PARENTS)
     .where(NODES.c.job_id == bindparam("job_id"))
-    .order_by(*_ORDER)
+    .order_by(*NODE_ORDER)
 )
 
 
@@ -109,87 +133,16 @@ def _lineage_statement(dialect: str) -> Any:
         select(*GRAPH_COLUMNS, EDGES.c.parent_id.label("parent"))
         .select_from(_WITH_PARENTS)
         .where(NODES.c.job_id == bindparam("job_id"), NODES.c.id.in_(select(ancestors.c.id)))
-        .order_by(*_ORDER)
+        .order_by(*NODE_ORDER)
     )
 
 
 _LINEAGE = {dialect: _lineage_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def _claim_with_lineage_statement() -> Any:
-    """Postgres: the claim (``repository.claim_statement``: same conditions) as a data-modifying CTE, and the
-    lineage read joined to its result: one round trip, and no rows at all when the claim misses. The read sees the
-    snapshot from before the update (the claimed node still pending); ``claim_lineage`` corrects the status. The
-    recursion looks parents up on the index, fenced as in ``_lineage_statement``.
-
-    Written as SQL: SQLAlchemy (2.1) cannot cache a select over an ``UPDATE`` CTE with literal values."""
-    active = ", ".join(f"'{status}'" for status in ACTIVE_JOB_STATUSES)
-    columns = ", ".join(f"nodes.{column.name}" for column in GRAPH_COLUMNS)
-    order = ", ".join(f"nodes.{column.name}" for column in _ORDER)
-    return text(
-        f"""
-        WITH RECURSIVE claimed AS (
-            UPDATE nodes SET status = 'running', attempts = nodes.attempts + 1, lease_expires_at = :b_lease,
-                started_at = coalesce(nodes.started_at, :b_now)
-            WHERE nodes.id = :b_node AND nodes.job_id = :b_job
-                AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = :b_job AND jobs.status IN ({active}))
-                AND (nodes.status = 'pending' OR (nodes.status = 'running' AND nodes.lease_expires_at < :b_now))
-                AND nodes.attempts < :b_cap
-            RETURNING nodes.attempts
-        ), ancestors(id) AS (
-            SELECT CAST(:b_node AS VARCHAR)
-            UNION SELECT up.parent_id FROM ancestors CROSS JOIN LATERAL (
-                SELECT edges.parent_id FROM edges WHERE edges.child_id = ancestors.id OFFSET 0
-            ) AS up
-        )
-        SELECT {columns}, edges.parent_id AS parent, claimed.attempts AS claimed_attempt
-        FROM nodes LEFT OUTER JOIN edges ON edges.child_id = nodes.id JOIN claimed ON true
-        WHERE nodes.job_id = :b_job AND nodes.id IN (SELECT id FROM ancestors)
-        ORDER BY {order}
-        """
-    ).bindparams(
-        bindparam("b_now", type_=NODES.c.started_at.type),
-        bindparam("b_lease", type_=NODES.c.lease_expires_at.type),
-    )
-
-
-_CLAIM_WITH_LINEAGE = _claim_with_lineage_statement()
-_NO_CAP = 2**31 - 1
-
-
-def claim_lineage(
-    session: Session,
-    job_id: str,
-    node_id: str,
-    *,
-    lease_seconds: float,
-    max_attempts: int | None = None,
-    now: datetime | None = None,
-) -> tuple[int, ThoughtGraph] | None:
-    """``repository.claim_node`` and, if it won, ``load_lineage``: (attempt, lineage), or None if the claim missed.
-
-    One statement on Postgres (the claim is a data-modifying CTE); two elsewhere.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        attempt = repository.claim_node(
-            session, job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
-        )
-        return None if attempt is None else (attempt, load_lineage(session, job_id, node_id))
-    params = repository.claim_parameters(
-        job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
-    )
-    params.setdefault("b_cap", _NO_CAP)
-    rows = session.execute(_CLAIM_WITH_LINEAGE, params).all()
-    if not rows:
-        return None
-    graph = _build(job_id, rows)
-    graph[node_id].status = NodeStatus.RUNNING  # what the claim just wrote (the read saw the row before it)
-    return int(rows[0].claimed_attempt), graph
-
-
 def load_graph(session: Session, job_id: str) -> ThoughtGraph:
     """The job's whole graph (what the controller's engine step needs)."""
-    return _build(job_id, session.execute(_GRAPH, {"job_id": job_id}).all())
+    return build_graph(job_id, session.execute(_GRAPH, {"job_id": job_id}).all())
 
 
 # -- the controller's graph, kept per process and brought up to date from what changed ------------------------------
@@ -203,7 +156,7 @@ _CHANGED = (
         NODES.c.job_id == bindparam("job_id"),
         or_(NODES.c.rev > bindparam("rev"), NODES.c.status.in_(IN_FLIGHT)),
     )
-    .order_by(*_ORDER)
+    .order_by(*NODE_ORDER)
 )
 
 
@@ -225,7 +178,7 @@ def _settled_rev(rows: Sequence[Any], since: int) -> int:
 
 
 def _copy_from(job_id: str, rows: Sequence[Any]) -> _Copy:
-    graph = _build(job_id, rows)
+    graph = build_graph(job_id, rows)
     last = max((_sort_key(row) for row in rows), default=())
     return _Copy(graph, _settled_rev(rows, -1), last)
 
@@ -235,7 +188,7 @@ def _apply(copy: _Copy, rows: Sequence[Any]) -> bool:
     read would not put last, or one whose parent is missing). ``copy`` is then half-updated: drop it."""
     graph = copy.graph
     for row, parents in _grouped(rows):
-        node = _to_graph_node(row, parents)
+        node = to_graph_node(row, parents)
         try:
             if row.id in graph:
                 graph.replace(node)
@@ -312,4 +265,4 @@ def load_lineage_with_row(session: Session, job_id: str, node_id: str) -> tuple[
     statement = _LINEAGE["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
     rows = session.execute(statement, {"job_id": job_id, "node_id": node_id}).all()
     own = next((r for r in rows if r.id == node_id), None)
-    return _build(job_id, rows), own
+    return build_graph(job_id, rows), own

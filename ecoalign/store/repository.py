@@ -1,4 +1,5 @@
-"""Typed helpers the runtime calls: jobs, the thought graph's nodes and edges, leases, tenants and API keys.
+"""Typed helpers the runtime calls: jobs, the thought graph's nodes and edges, leases and results (tenants and
+their keys: ``tenants``; graph reads: ``reads``; the claim with its lineage read: ``claims``).
 
 Every write is **conditional** on the state it expects (``WHERE status = 'running' AND attempts = :attempt``),
 so a redelivered task, a worker whose lease expired, or a second controller changes nothing and learns so from
@@ -18,8 +19,6 @@ Never keep a transaction open across a model call.
 from __future__ import annotations
 
 import functools
-import hashlib
-import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,37 +28,25 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, ThoughtGraph, node_id
+from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, node_id
 from ecoalign.store import ledger
+from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
-from ecoalign.store.models import (
-    ACTIVE_JOB_STATUSES,
-    ApiKey,
-    Decision,
-    Edge,
-    Job,
-    JobStatus,
-    NodeRow,
-    Tenant,
-    new_id,
-    utcnow,
-)
+from ecoalign.store.errors import NotFound
+from ecoalign.store.models import ACTIVE_JOB_STATUSES, Decision, Edge, Job, JobStatus, NodeRow
+from ecoalign.store.pagination import Page, keyset_page
+from ecoalign.store.reads import IN_FLIGHT
 
 JOBS = cast(Table, Job.__table__)
 NODES = cast(Table, NodeRow.__table__)
 EDGES = cast(Table, Edge.__table__)
 
-IN_FLIGHT = (NodeStatus.PENDING.value, NodeStatus.RUNNING.value)
 DEFAULT_ACTIONS: dict[NodeKind, str] = {
     NodeKind.ROOT: "scan",
     NodeKind.THOUGHT: "think",
     NodeKind.ANSWER: "answer",
     NodeKind.REFUSAL: "refuse",
 }
-
-
-class NotFound(LookupError):
-    """The job (or node) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +140,22 @@ def create_job(
 def get_job(session: Session, job_id: str) -> Job | None:
     """The job as committed now (refreshes any copy already in the session)."""
     return session.scalars(select(Job).where(Job.id == job_id).execution_options(populate_existing=True)).first()
+
+
+def get_tenant_job(session: Session, job_id: str, tenant_id: str) -> Job | None:
+    """The tenant's job as committed now; None for another tenant's job too (ids are not disclosed)."""
+    return session.scalars(
+        select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id).execution_options(populate_existing=True)
+    ).first()
+
+
+def list_jobs(
+    session: Session, tenant_id: str, *, limit: int, after: str | None = None, status: str | None = None
+) -> Page[Job]:
+    """The tenant's jobs, newest first, optionally in one status (``pagination.keyset_page``: ``after`` is the
+    last id of the previous page; raises ``pagination.InvalidCursor`` for one that is not the tenant's)."""
+    filters = [Job.status == status] if status is not None else []
+    return keyset_page(session, Job, scope=[Job.tenant_id == tenant_id], filters=filters, limit=limit, after=after)
 
 
 def lock_job(session: Session, job_id: str) -> Job | None:
@@ -268,7 +271,7 @@ def insert_nodes(
     (``INSERT ... ON CONFLICT DO NOTHING`` on both dialects). Parents must already exist, or come earlier
     in ``nodes``, and belong to the same job: they are checked with a read unless every one is in
     ``known_parents`` (nodes of this job the caller has just read) or in ``nodes``. ``dispatch_until`` sets the
-    dispatch mark of the new pending nodes (``workers.recovery``): the caller publishes them after its commit.
+    dispatch mark of the new pending nodes (``ecoalign.store.recovery``): the caller publishes them after its commit.
     """
     planned = [n if isinstance(n, PlannedNode) else PlannedNode(n) for n in nodes]
     if not planned:
@@ -325,33 +328,6 @@ def insert_nodes(
     return [p.node.id for p in planned if p.node.id in new_ids]
 
 
-_KINDS = {kind.value: kind for kind in NodeKind}
-_STATUSES = {status.value: status for status in NodeStatus}
-
-
-def _to_graph_node(row: NodeRow, parents: tuple[str, ...]) -> Node:
-    """A stored row as the engine's ``Node`` (runs for every node of every graph read: kept lean)."""
-    return Node(
-        id=row.id,
-        kind=_KINDS[row.kind],
-        parents=parents,
-        depth=row.depth,
-        status=_STATUSES[row.status],
-        ordinal=row.ordinal,
-        text=row.text,
-        safety=row.safety,
-        utility=row.utility,
-        categories=row.categories or {},  # a fresh dict from the JSON column, str -> float as it was written
-        tokens=row.tokens,
-        est_tokens=row.est_tokens,
-        model=row.model,
-        evaluator=row.evaluator,
-        prune_reason=row.prune_reason,
-        failure_reason=row.failure_reason,
-        reason=row.reason,
-    )
-
-
 def load_nodes(session: Session, job_id: str) -> list[NodeRow]:
     """The job's node rows in creation order (with every stored column: prompt, timings, gen_ai...)."""
     return list(
@@ -362,17 +338,6 @@ def load_nodes(session: Session, job_id: str) -> list[NodeRow]:
             .execution_options(populate_existing=True)
         )
     )
-
-
-def load_graph(session: Session, job_id: str) -> ThoughtGraph:
-    """Rebuild the job's ``ThoughtGraph``: nodes in creation order (parents first), parents from the edges.
-
-    One implementation for every caller: ``reads.load_graph`` (graph columns only, safe against nodes committed
-    between its two statements).
-    """
-    from ecoalign.store.reads import load_graph as lean_load_graph  # reads builds on this module
-
-    return lean_load_graph(session, job_id)
 
 
 def get_node(session: Session, node_id_: str) -> NodeRow | None:
@@ -703,57 +668,3 @@ def find_stuck_nodes(
     if job_id is not None:
         query = query.where(NodeRow.job_id == job_id)
     return list(session.scalars(query))
-
-
-# -- tenants and API keys ----------------------------------------------------------------------------------------
-API_KEY_PREFIX = "eco_"
-
-
-def hash_api_key(secret: str) -> str:
-    """sha256 hex of the secret: what ``api_keys.key_hash`` stores (the secret itself is never stored)."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def create_tenant(
-    session: Session,
-    name: str,
-    *,
-    token_budget_total: int | None = None,
-    token_budget_daily: int | None = None,
-) -> Tenant:
-    tenant = Tenant(
-        id=new_id(),
-        name=name,
-        token_budget_total=token_budget_total,
-        token_budget_daily=token_budget_daily,
-        tokens_spent=0,
-        tokens_reserved=0,
-    )
-    session.add(tenant)
-    session.flush()
-    return tenant
-
-
-def create_api_key(session: Session, tenant_id: str, *, name: str = "") -> tuple[ApiKey, str]:
-    """A new key for the tenant: ``(row, secret)``. The secret is shown once; only its hash is stored."""
-    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(id=new_id(), tenant_id=tenant_id, key_hash=hash_api_key(secret), prefix=secret[:12], name=name)
-    session.add(key)
-    session.flush()
-    return key, secret
-
-
-def find_api_key(session: Session, secret: str) -> ApiKey | None:
-    """The unrevoked key with this secret, or None."""
-    return session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret), ApiKey.revoked_at.is_(None))
-    ).first()
-
-
-def revoke_api_key(session: Session, key_id: str) -> bool:
-    done = session.execute(
-        update(cast(Table, ApiKey.__table__))
-        .where(ApiKey.__table__.c.id == key_id, ApiKey.__table__.c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return _rowcount(done) == 1

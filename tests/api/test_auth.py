@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecoalign.store import repository, tenants
+from ecoalign.store import tenants
 from ecoalign.store.db import session_scope
 from ecoalign.store.models import ApiKey
 from tests.api.conftest import TenantKey, job_body
@@ -43,7 +43,7 @@ def test_keys_are_stored_hashed_and_revocation_takes_effect(
 ) -> None:
     with session_scope(sessions) as s:
         row = s.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_a.tenant_id)).one()
-        assert row.key_hash == repository.hash_api_key(tenant_a.key)
+        assert row.key_hash == tenants.hash_api_key(tenant_a.key)
         assert tenant_a.key not in (row.key_hash, row.prefix)
     assert client.get("/v1/jobs", headers=tenant_a.headers).status_code == 200
     with session_scope(sessions) as s:
@@ -73,6 +73,6 @@ def test_each_key_of_a_tenant_sees_the_same_jobs(
 ) -> None:
     job = client.post("/v1/jobs", json=job_body(), headers=tenant_a.headers).json()
     with session_scope(sessions) as s:
-        _, second = repository.create_api_key(s, tenant_a.tenant_id, name="ci")
+        _, second = tenants.create_api_key(s, tenant_a.tenant_id, name="ci")
     response = client.get(f"/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {second}"})
     assert response.status_code == 200

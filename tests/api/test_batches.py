@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.settings import Settings
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
-from ecoalign.store.models import utcnow
 from tests.api.conftest import RecordingDispatcher, TenantKey, make_settings, png_data_url
 from workers import batch_tasks as bt
 

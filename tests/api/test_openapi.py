@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from ecoalign.settings import Settings
-from ecoalign.store import repository
+from ecoalign.store import tenants
+from ecoalign.store.base import new_id
 from ecoalign.store.db import session_scope
-from ecoalign.store.models import ApiKey, new_id
+from ecoalign.store.models import ApiKey
 from ecoalign.testing.emulator import EmulatorServer
 from tests.api.conftest import RecordingDispatcher, make_settings
 
@@ -114,8 +115,8 @@ def fuzz_app(pg_clean_engine: Engine, pg_url: str, broker_url: str, fuzz_model: 
 @pytest.fixture
 def fuzz_tenant(sessions: sessionmaker[Session]) -> str:
     with session_scope(sessions) as s:
-        tenant = repository.create_tenant(s, "fuzz")
-        s.add(ApiKey(id=new_id(), tenant_id=tenant.id, key_hash=repository.hash_api_key(FUZZ_KEY),
+        tenant = tenants.create_tenant(s, "fuzz")
+        s.add(ApiKey(id=new_id(), tenant_id=tenant.id, key_hash=tenants.hash_api_key(FUZZ_KEY),
                      prefix=FUZZ_KEY[:12], name="schemathesis"))
         return tenant.id
 

@@ -12,9 +12,10 @@ from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.exc import IntegrityError
 
 from ecoalign.store import migrate
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace, StoredFile
 from ecoalign.store.db import make_engine
-from ecoalign.store.models import Tenant, utcnow
+from ecoalign.store.models import Tenant
 from tests.store.helpers import inspected
 
 BACKENDS = [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]

@@ -23,7 +23,7 @@ from ecoalign.runtime import steps
 from ecoalign.runtime.inprocess import run_job
 from ecoalign.runtime.report import full_report
 from ecoalign.runtime.services import Services
-from ecoalign.store import repository
+from ecoalign.store import reads
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Job, LedgerEntry, NodeRow
 from ecoalign.testing.emulator import EmulatorServer
@@ -73,7 +73,7 @@ def test_a_job_runs_to_a_decision_and_its_trace_matches_the_engine(db, emulator)
     assert nodes[report["path"][-1]]["text"] == report["response"]
     # every scored node's stored status is what the engine's verdict says about the stored graph
     with db() as s:
-        graph = repository.load_graph(s, job_id)
+        graph = reads.load_graph(s, job_id)
     search = Search(Policy(budget=3000), get_strategy("ecoalign"))
     for node in graph:
         if node.kind is not NodeKind.ROOT and node.status in (NodeStatus.DONE, NodeStatus.PRUNED):

@@ -10,7 +10,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecoalign.store import ledger, repository
+from ecoalign.store import ledger, repository, tenants
 from ecoalign.store.db import make_engine, session_scope
 from ecoalign.store.models import LedgerEntry, LedgerState, Tenant, TenantDailyUsage
 
@@ -28,7 +28,7 @@ def inspected(url: str, read: Callable[[Inspector], T]) -> T:
 
 def new_tenant(factory: sessionmaker[Session], *, total: int | None = None, daily: int | None = None) -> str:
     with session_scope(factory) as s:
-        tenant = repository.create_tenant(
+        tenant = tenants.create_tenant(
             s, f"tenant-{uuid.uuid4().hex[:8]}", token_budget_total=total, token_budget_daily=daily
         )
         return tenant.id

@@ -19,6 +19,12 @@ from .helpers import assert_consistent, ledger_sums, new_job, new_tenant, tenant
 Factory = sessionmaker[Session]
 
 
+@pytest.fixture
+def db(db_in_transaction: Factory) -> Factory:
+    """One connection suffices here: every test runs in a transaction rolled back at teardown (tests/conftest.py)."""
+    return db_in_transaction
+
+
 def _entry(s: Session, job_id: str, key: str, kind: str) -> LedgerEntry | None:
     return s.scalars(
         select(LedgerEntry)

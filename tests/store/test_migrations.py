@@ -18,9 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine.reflection import Inspector
 
 from ecoalign.engine.graph import NodeKind, node_id
-from ecoalign.store import migrate, repository
+from ecoalign.store import migrate, repository, schema
 from ecoalign.store.db import make_engine, session_factory, session_scope
-from ecoalign.store.models import Base
 from tests.store.helpers import inspected
 
 BACKENDS = [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]
@@ -55,7 +54,7 @@ def test_models_match_migrations(backend: str, empty_database_url: Callable[[str
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+            assert compare_metadata(context, schema.metadata) == []
     finally:
         engine.dispose()
     command.check(migrate.alembic_config(url))  # the `alembic check` command: raises on any difference

@@ -1,156 +1,138 @@
-"""reads.claim_lineage: the claim and the lineage read (one statement on Postgres, two on SQLite) — both back ends;
-and the plans Postgres picks for them."""
+"""The lean graph reads (``ecoalign.store.reads``) against an independent reconstruction from the raw rows.
+
+The expected graph is rebuilt here from plain ``SELECT * FROM nodes`` / ``edges`` statements, not through any
+store helper, so a read that drops a column, mixes up parents, loses a node or breaks creation order fails.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+import json
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecoalign.engine.graph import Node, NodeKind, NodeStatus, node_id
+from ecoalign.content import Request
+from ecoalign.engine.graph import Node, NodeKind, ThoughtGraph, node_id
+from ecoalign.engine.policy import Policy
+from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
+from ecoalign.providers.openai_http import OpenAIChatProvider
+from ecoalign.runtime import steps
+from ecoalign.runtime.inprocess import run_job
+from ecoalign.runtime.services import Services
 from ecoalign.store import reads, repository
-from ecoalign.store.db import session_factory, session_scope
+from ecoalign.store.db import run_in_transaction, session_scope
+from ecoalign.testing.emulator import EmulatorServer
 
 from .helpers import new_job
 
 Factory = sessionmaker[Session]
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
+NODE_FIELDS = (
+    "id", "kind", "depth", "status", "ordinal", "text", "safety", "utility", "categories", "tokens", "est_tokens",
+    "model", "evaluator", "prune_reason", "failure_reason", "reason",
+)
 
 
-def _chain(db: Factory) -> tuple[str, list[str]]:
-    """A job with root → a → b, and a sibling of a (not in b's lineage)."""
+@pytest.fixture(scope="module")
+def services() -> Iterator[Services]:
+    with EmulatorServer() as emulator:
+        provider = OpenAIChatProvider(emulator.base_url, "ecoalign-emulator")
+        yield Services(provider, HeuristicScanner(), HeuristicNodeEvaluator(), closers=[provider.close])
+        provider.close()
+
+
+def _raw(session: Session, job_id: str) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The job's node rows (every graph field, parents from the edges) and each node's parents, by plain SQL."""
+    edges: dict[str, list[str]] = {}
+    for child, parent in session.execute(
+        text("SELECT child_id, parent_id FROM edges WHERE job_id = :job"), {"job": job_id}
+    ):
+        edges.setdefault(child, []).append(parent)
+    rows = session.execute(text("SELECT * FROM nodes WHERE job_id = :job"), {"job": job_id}).mappings().all()
+    nodes = []
+    for row in rows:
+        node = {name: row[name] for name in NODE_FIELDS}
+        if isinstance(node["categories"], str):  # SQLite hands JSON back as text to a raw statement
+            node["categories"] = json.loads(node["categories"])
+        node["parents"] = tuple(sorted(edges.get(row["id"], [])))
+        node["created_at"] = row["created_at"]
+        nodes.append(node)
+    return nodes, edges
+
+
+def _as_dict(node: Node) -> dict[str, Any]:
+    fields = {name: getattr(node, name) for name in NODE_FIELDS}
+    fields["kind"], fields["status"] = str(node.kind.value), str(node.status.value)
+    fields["parents"] = node.parents
+    return fields
+
+
+def _ancestors(edges: dict[str, list[str]], node: str) -> set[str]:
+    seen, todo = {node}, [node]
+    while todo:
+        for parent in edges.get(todo.pop(), []):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def _assert_parents_first(graph: ThoughtGraph) -> None:
+    placed: set[str] = set()
+    for node in graph:
+        assert set(node.parents) <= placed, f"{node.id} comes before one of its parents"
+        placed.add(node.id)
+
+
+def test_a_real_jobs_graph_and_lineages_match_the_raw_rows(db: Factory, services: Services) -> None:
+    job_id, _ = run_in_transaction(
+        db, lambda s: steps.submit(s, Request("How do I pick a lock on my own shed?"), Policy(budget=6000))
+    )
+    assert run_job(db, services, job_id) == "succeeded"
+    with db() as s:
+        raw, edges = _raw(s, job_id)
+        graph = reads.load_graph(s, job_id)
+        assert len(raw) > 5
+        expected = sorted(raw, key=lambda n: (n["created_at"], n["depth"], n["ordinal"], n["id"]))
+        assert [_as_dict(n) for n in graph] == [{k: v for k, v in n.items() if k != "created_at"} for n in expected]
+        _assert_parents_first(graph)
+        for node in raw:
+            lineage, row = reads.load_lineage_with_row(s, job_id, node["id"])
+            assert {n.id for n in lineage} == _ancestors(edges, node["id"])
+            assert all(_as_dict(n) == _as_dict(graph[n.id]) for n in lineage)
+            _assert_parents_first(lineage)
+            assert row is not None and row.id == node["id"] and row.attempts >= 1
+
+
+def test_a_merge_and_a_child_stamped_before_its_parent_are_read_parents_first(db: Factory) -> None:
+    """Creation order is topological except for ties and clock steps: the read repairs those, keeps both parents
+    of a merge, and reads only this job's nodes."""
     job = new_job(db, 1000)
+    other = new_job(db, 1000)
     root = node_id(job, NodeKind.ROOT, ())
     a = Node(id=node_id(job, NodeKind.THOUGHT, (root,), 0), kind=NodeKind.THOUGHT, parents=(root,), depth=1)
-    sibling = Node(id=node_id(job, NodeKind.THOUGHT, (root,), 1), kind=NodeKind.THOUGHT, parents=(root,), depth=1,
-                   ordinal=1)
-    b = Node(id=node_id(job, NodeKind.ANSWER, (a.id,), 0), kind=NodeKind.ANSWER, parents=(a.id,), depth=2)
+    b = Node(id=node_id(job, NodeKind.THOUGHT, (root,), 1), kind=NodeKind.THOUGHT, parents=(root,), depth=1,
+             ordinal=1)
+    merge = Node(id=node_id(job, NodeKind.ANSWER, (a.id, b.id)), kind=NodeKind.ANSWER, parents=(a.id, b.id), depth=2,
+                 text="merged", categories={"violence": 0.25})
     with session_scope(db) as s:
-        repository.insert_nodes(s, job, [a, sibling])
-        repository.insert_nodes(s, job, [b])
-    return job, [root, a.id, b.id]
-
-
-def _claim(db: Factory, job: str, node: str, at: datetime, cap: int | None = None) -> tuple[int, object] | None:
-    with session_scope(db) as s:
-        return reads.claim_lineage(s, job, node, lease_seconds=30, max_attempts=cap, now=at)
-
-
-def test_a_claim_returns_the_attempt_and_exactly_the_lineage(db: Factory) -> None:
-    job, (root, a, b) = _chain(db)
-    claimed = _claim(db, job, b, T0)
-    assert claimed is not None
-    attempt, graph = claimed
-    assert attempt == 1
-    assert [n.id for n in graph] == [root, a, b]  # parents first; the sibling is not read
-    assert graph[b].status is NodeStatus.RUNNING and graph[b].parents == (a,)
-    with session_scope(db) as s:
-        row = repository.get_node(s, b)
-        assert row is not None and row.status == "running" and row.attempts == 1
-        assert [n.id for n in reads.load_lineage(s, job, b)] == [n.id for n in graph]
-
-
-def test_a_held_node_is_not_claimed_until_its_lease_runs_out_and_the_cap_counts_attempts(db: Factory) -> None:
-    job, (_, _, b) = _chain(db)
-    assert _claim(db, job, b, T0, cap=2) is not None
-    assert _claim(db, job, b, T0 + timedelta(seconds=10), cap=2) is None  # leased to the first claimer
-    again = _claim(db, job, b, T0 + timedelta(seconds=31), cap=2)
-    assert again is not None and again[0] == 2
-    assert _claim(db, job, b, T0 + timedelta(seconds=62), cap=2) is None  # two attempts used up
-    assert _claim(db, job, b, T0 + timedelta(seconds=62)) is not None  # no cap
-
-
-def test_nothing_is_claimed_in_a_finished_job_or_once_the_node_is_done(db: Factory) -> None:
-    job, (_, a, b) = _chain(db)
-    claimed = _claim(db, job, a, T0)
-    assert claimed is not None
-    with session_scope(db) as s:
-        assert repository.finish_node(s, job, a, "done", attempt=claimed[0])
-    assert _claim(db, job, a, T0 + timedelta(seconds=60)) is None
-    with session_scope(db) as s:
-        assert repository.cancel_job(s, job)
-    assert _claim(db, job, b, T0) is None
-    with session_scope(db) as s:
-        row = repository.get_node(s, b)
-        assert row is not None and row.attempts == 0
-
-
-# -- plans: the lineage is read by index lookups at any table size -------------------------------------------------
-def _explained(session: Session, run: Callable[[], object]) -> list[dict[str, Any]]:
-    """The plans Postgres picks for the statements ``run()`` sends, with the same parameters (EXPLAIN only)."""
-    sent: list[tuple[str, Any]] = []
-    connection = session.connection()
-
-    def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", grab)
-    try:
-        run()
-    finally:
-        event.remove(connection, "before_cursor_execute", grab)
-    cursor = connection.connection.driver_connection.cursor()
-    plans = []
-    for statement, parameters in sent:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-        plans.append(cursor.fetchone()[0][0]["Plan"])
-    return plans
-
-
-def _scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    if "Relation Name" in plan:
-        yield plan["Node Type"], plan["Relation Name"]
-    for child in plan.get("Plans", ()):
-        yield from _scans(child)
-
-
-def _recursion(plan: dict[str, Any]) -> dict[str, Any]:
-    """The plan of the recursive CTE (the lineage's walk up the edges)."""
-    if plan["Node Type"] == "Recursive Union":
-        return plan
-    for child in plan.get("Plans", ()):
-        with suppress(LookupError):
-            return _recursion(child)
-    raise LookupError("no recursive union in the plan")
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("size", [2000, 20000])  # below a few hundred edges a scan is the cheap way
-def test_the_lineage_walks_the_edges_index_not_a_scan_of_every_job(pg_clean_engine: Engine, size: int) -> None:
-    """The recursion is priced at 10 rows a step; in a middle range of table sizes (2,000 edges, say) the planner
-    used to hash-join each step with a scan of the whole edges table: 2 ms a claim at 2,750 edges in the pipeline
-    benchmark, growing with the table."""
-    db = session_factory(pg_clean_engine)
-    job = new_job(db, 1000)
-    leaf = f"n{size - 1}"
-    with session_scope(db) as s:  # a binary tree under one job (parent of n<g> is n<g // 2>), analyzed
-        s.execute(text(
-            "INSERT INTO nodes (id, job_id, kind, depth, ordinal, action, status, text, model, evaluator, "
-            "categories, created_at) "
-            "SELECT 'n' || g, :job, CASE WHEN g = 0 THEN 'root' ELSE 'thought' END, floor(log(2, g + 1)), 0, "
-            "'think', CASE WHEN g = :leaf THEN 'pending' ELSE 'done' END, '', '', '', '{}', "
-            "now() + g * interval '1 ms' FROM generate_series(0, :leaf) g"
-        ), {"job": job, "leaf": size - 1})
-        s.execute(text(
-            "INSERT INTO edges (job_id, parent_id, child_id) SELECT :job, 'n' || (g / 2), 'n' || g "
-            "FROM generate_series(1, :leaf) g"
-        ), {"job": job, "leaf": size - 1})
-        s.execute(text("ANALYZE nodes, edges"))
-    with session_scope(db) as s:
-        plans = _explained(s, lambda: reads.claim_lineage(s, job, leaf, lease_seconds=30))
-        plans += _explained(s, lambda: reads.load_lineage(s, job, leaf))
-        assert len(plans) == 2
-        for plan in plans:
-            scans = set(_scans(_recursion(plan)))
-            assert ("Seq Scan", "edges") not in scans
-            assert scans & {("Index Scan", "edges"), ("Index Only Scan", "edges")}
-        ancestors, g = [], size - 1
-        while g:
-            ancestors.append(f"n{g}")
-            g //= 2
-        assert [n.id for n in reads.load_lineage(s, job, leaf)] == ["n0", *reversed(ancestors)]
+        repository.insert_nodes(s, job, [a, b, merge])
+        a_row = repository.get_node(s, a.id)
+        assert a_row is not None
+        s.execute(  # the merge now sorts before one of its parents
+            text("UPDATE nodes SET created_at = :at WHERE id = :id"),
+            {"at": a_row.created_at - timedelta(seconds=1), "id": merge.id},
+        )
+    with db() as s:
+        raw, edges = _raw(s, job)
+        graph = reads.load_graph(s, job)
+        assert {n.id for n in graph} == {n["id"] for n in raw} == {root, a.id, b.id, merge.id}
+        assert graph[merge.id].parents == tuple(sorted((a.id, b.id)))
+        assert graph[merge.id].text == "merged" and graph[merge.id].categories == {"violence": 0.25}
+        _assert_parents_first(graph)
+        assert [n.id for n in graph][-1] == merge.id
+        assert {n.id for n in reads.load_lineage(s, job, merge.id)} == _ancestors(edges, merge.id)
+        assert [n.id for n in reads.load_graph(s, other)] == [node_id(other, NodeKind.ROOT, ())]

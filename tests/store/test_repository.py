@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, node_id
-from ecoalign.store import ledger, repository
+from ecoalign.store import ledger, reads, repository
 from ecoalign.store.db import run_in_transaction, session_scope
 from ecoalign.store.models import Edge, Job, NodeRow
 from ecoalign.store.repository import PlannedNode
@@ -64,7 +64,7 @@ def test_create_job_with_root_and_idempotency(db: Factory) -> None:
         assert repository.create_job(s, **kwargs)[1]
         assert repository.create_job(s, **kwargs)[1]
     with session_scope(db) as s:
-        graph = repository.load_graph(s, job_id)
+        graph = reads.load_graph(s, job_id)
         assert len(graph) == 1
         assert graph.root.id == _root(job_id) and graph.root.text == "hi"
         assert graph.root.status is NodeStatus.PENDING
@@ -143,7 +143,7 @@ def test_insert_nodes_is_idempotent_and_graph_round_trips(db: Factory) -> None:
     with session_scope(db) as s:
         assert s.execute(select(func.count()).select_from(NodeRow).where(NodeRow.job_id == job)).scalar_one() == 5
         assert s.execute(select(func.count()).select_from(Edge).where(Edge.job_id == job)).scalar_one() == 5
-        graph = repository.load_graph(s, job)
+        graph = reads.load_graph(s, job)
         assert [n.id for n in graph] == [root, a.id, b.id, merge.id, answer.id]
         assert graph[merge.id].parents == tuple(sorted((a.id, b.id)))
         assert [n.id for n in graph.lineage(answer.id)] == [root, a.id, b.id, merge.id, answer.id]
@@ -163,7 +163,7 @@ def test_insert_rejects_parents_of_another_job(db: Factory) -> None:
     with pytest.raises((GraphError, IntegrityError)), session_scope(db) as s:
         repository.insert_nodes(s, job2, [missing])
     with session_scope(db) as s:
-        assert len(repository.load_graph(s, job2)) == 1
+        assert len(reads.load_graph(s, job2)) == 1
 
 
 # -- leases and results ------------------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_claim_lease_and_fenced_results(db: Factory) -> None:
         assert row.gen_ai == {"gen_ai.request.model": "gemma", "gen_ai.usage.input_tokens": 100}
         assert row.lease_expires_at is None and row.finished_at is not None
         assert row.started_at == t0  # the first claim's time, kept across re-claims
-        loaded = repository.load_graph(s, job)[node.id]
+        loaded = reads.load_graph(s, job)[node.id]
         assert loaded.status is NodeStatus.DONE and loaded.tokens == 165 and loaded.categories == {"violence": 0.1}
     with pytest.raises(ValueError), session_scope(db) as s:
         repository.finish_node(s, job, node.id, "running")
@@ -250,7 +250,7 @@ def test_max_attempts_and_prune(db: Factory) -> None:
         assert repository.finish_node(s, job, a.id, "failed", failure_reason="gave up after 1 attempt")
         assert repository.prune_node(s, job, b.id, "path safety 0.2 < tau 0.5")
         assert not repository.prune_node(s, job, a.id, "already failed")
-        graph = repository.load_graph(s, job)
+        graph = reads.load_graph(s, job)
         assert graph[b.id].status is NodeStatus.PRUNED and graph[b.id].prune_reason == "path safety 0.2 < tau 0.5"
         assert graph[a.id].failure_reason == "gave up after 1 attempt"
 
@@ -273,7 +273,7 @@ def test_count_in_flight_and_cancel(db: Factory) -> None:
     with session_scope(db) as s:
         assert repository.count_in_flight(s, job) == 0
         assert ledger.snapshot(s, job) == (1000, 0, 0)
-        graph = repository.load_graph(s, job)
+        graph = reads.load_graph(s, job)
         assert all(graph[k.id].status is NodeStatus.FAILED for k in kids)
         assert repository.claim_node(s, job, kids[1].id, lease_seconds=LEASE) is None  # job no longer active
         assert not repository.record_generation(
@@ -329,7 +329,7 @@ def test_concurrent_planning_inserts_once(db: Factory) -> None:
     results = _race(12, lambda i: run_in_transaction(db, lambda s: repository.insert_nodes(s, job, [*kids, merge])))
     assert sorted(len(r) for r in results) == [0] * 11 + [4]  # type: ignore[arg-type]
     with session_scope(db) as s:
-        assert len(repository.load_graph(s, job)) == 5
+        assert len(reads.load_graph(s, job)) == 5
         assert s.execute(select(func.count()).select_from(Edge).where(Edge.job_id == job)).scalar_one() == 6
 
 
@@ -351,20 +351,3 @@ def test_fan_in_exactly_one_finisher_sees_zero(db: Factory) -> None:
 
     counts = _race(len(kids), finish)
     assert sorted(counts) == list(range(len(kids))), counts  # every finisher saw a distinct count
-
-
-def test_api_keys(db: Factory) -> None:
-    tenant = new_tenant(db)
-    with session_scope(db) as s:
-        key, secret = repository.create_api_key(s, tenant, name="ci")
-        key_id = key.id
-        assert secret.startswith(repository.API_KEY_PREFIX) and key.prefix == secret[:12]
-        assert key.key_hash == repository.hash_api_key(secret) and secret not in key.key_hash
-    with session_scope(db) as s:
-        found = repository.find_api_key(s, secret)
-        assert found is not None and found.tenant_id == tenant
-        assert repository.find_api_key(s, secret + "x") is None
-        assert repository.revoke_api_key(s, key_id)
-        assert not repository.revoke_api_key(s, key_id)
-    with session_scope(db) as s:
-        assert repository.find_api_key(s, secret) is None

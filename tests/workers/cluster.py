@@ -27,7 +27,7 @@ from ecoalign.engine.graph import NodeKind, NodeStatus
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import LedgerView
 from ecoalign.runtime import steps
-from ecoalign.store import ledger, migrate, repository
+from ecoalign.store import ledger, migrate, reads, repository
 from ecoalign.store.db import make_engine, run_in_transaction, session_factory
 from ecoalign.store.models import Job, LedgerEntry, LedgerState, NodeRow
 from ecoalign.testing.emulator import EmulatorServer
@@ -284,7 +284,7 @@ def check_job(c: Cluster, job_id: str) -> dict[str, Any]:
         assert job is not None and job.status in TERMINAL, job and job.status
         rows = repository.load_nodes(s, job_id)
         entries = ledger.entries(s, job_id)
-        graph = repository.load_graph(s, job_id)
+        graph = reads.load_graph(s, job_id)
         spec = steps.job_spec(job)
     # nothing left in flight, nothing reserved
     assert [r.id for r in rows if r.status in ("pending", "running")] == []

@@ -22,8 +22,9 @@ from ecoalign.runtime import steps
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
 from ecoalign.store import repository
+from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction, session_factory
-from ecoalign.store.models import NodeRow, utcnow
+from ecoalign.store.models import NodeRow
 from ecoalign.testing.emulator import EmulatorServer
 from tests.workers.cluster import Cluster, check_job
 from workers import process, tasks

@@ -1,5 +1,5 @@
-"""``ledger.reserve_tenant`` + ``ledger.settle_tenant``: a hold on the tenant alone (no job), as moderation's judge
-calls use it (``ecoalign.moderation.tenant_budget.TenantRunBudget``)."""
+"""``ecoalign.store.tenants``: API keys, and ``reserve_tenant`` + ``settle_tenant``, a hold on the tenant alone (no
+job), as moderation's judge calls use it (``TenantRunBudget``). The job-side tenant charges are in test_ledger."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from ecoalign.store import ledger
+from ecoalign.store import tenants
 from ecoalign.store.db import session_scope
 from ecoalign.store.models import Tenant, TenantDailyUsage
 from tests.store.helpers import new_tenant
 
 Factory = sessionmaker[Session]
+
+
+@pytest.fixture
+def db(db_in_transaction: Factory) -> Factory:
+    """One connection suffices here: every test runs in a transaction rolled back at teardown (tests/conftest.py)."""
+    return db_in_transaction
 DAY = date(2026, 11, 24)
 
 
@@ -28,12 +34,12 @@ def _counters(factory: Factory, tenant_id: str) -> tuple[int, int, int, int]:
 
 def _hold(factory: Factory, tenant_id: str, tokens: int) -> bool:
     with session_scope(factory) as s:
-        return ledger.reserve_tenant(s, tenant_id, DAY, tokens)
+        return tenants.reserve_tenant(s, tenant_id, DAY, tokens)
 
 
 def _settle(factory: Factory, tenant_id: str, held: int, used: int) -> int:
     with session_scope(factory) as s:
-        return ledger.settle_tenant(s, tenant_id, DAY, held, used)
+        return tenants.settle_tenant(s, tenant_id, DAY, held, used)
 
 
 def test_settle_releases_the_hold_and_charges_the_real_usage(db: Factory) -> None:
@@ -66,6 +72,23 @@ def test_a_hold_larger_than_the_counters_never_drives_them_negative(db: Factory)
 
 def test_unknown_tenant_and_bad_arguments(db: Factory) -> None:
     with session_scope(db) as s:
-        assert ledger.settle_tenant(s, "no-such-tenant", DAY, 10, 10) == 0
+        assert tenants.settle_tenant(s, "no-such-tenant", DAY, 10, 10) == 0
         with pytest.raises(ValueError):
-            ledger.settle_tenant(s, "no-such-tenant", DAY, -1, 0)
+            tenants.settle_tenant(s, "no-such-tenant", DAY, -1, 0)
+
+
+def test_api_keys(db: Factory) -> None:
+    tenant = new_tenant(db)
+    with session_scope(db) as s:
+        key, secret = tenants.create_api_key(s, tenant, name="ci")
+        key_id = key.id
+        assert secret.startswith(tenants.API_KEY_PREFIX) and key.prefix == secret[:12]
+        assert key.key_hash == tenants.hash_api_key(secret) and secret not in key.key_hash
+    with session_scope(db) as s:
+        found = tenants.find_api_key(s, secret)
+        assert found is not None and found.tenant_id == tenant
+        assert tenants.find_api_key(s, secret + "x") is None
+        assert tenants.revoke_api_key(s, key_id)
+        assert not tenants.revoke_api_key(s, key_id)
+    with session_scope(db) as s:
+        assert tenants.find_api_key(s, secret) is None

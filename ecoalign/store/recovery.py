@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import NodeKind, NodeStatus
 from ecoalign.store import ledger, repository
-from ecoalign.store.models import ACTIVE_JOB_STATUSES, Job, LedgerKind, NodeRow, utcnow
+from ecoalign.store.base import utcnow
+from ecoalign.store.models import ACTIVE_JOB_STATUSES, Job, LedgerKind, NodeRow
 
 NODES = cast(Table, NodeRow.__table__)
 JOBS = cast(Table, Job.__table__)
