@@ -22,6 +22,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,6 +77,69 @@ def checked_address(
     return candidates[0]
 
 
+@dataclass(frozen=True)
+class _PinnedTarget:
+    """Where to connect (the checked address, never the name again) and the name the server is told (Host, SNI)."""
+
+    url: httpx.URL
+    host: str
+    host_header: str
+
+
+def _pinned_target(
+    url: str, schemes: Sequence[str], *, resolve: Resolver, allow: Callable[[IPAddress], bool]
+) -> _PinnedTarget:
+    """Check ``url`` (scheme, no credentials, port) and resolve its host once. A host that resolves to an internal
+    address is refused as such even when its scheme would be refused too."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise MediaError(f"image_url must be an {' or '.join(schemes)} URL with a host")
+    if parts.username or parts.password:
+        raise MediaError("image_url must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise MediaError("image_url has an invalid port") from None
+    host = parts.hostname
+    address = checked_address(host, port, resolve=resolve, allow=allow)  # internal targets: refused first
+    if parts.scheme not in schemes:
+        raise MediaError(f"image_url must be an {' or '.join(schemes)} URL (plain http is not fetched)")
+    target = httpx.URL(
+        scheme=parts.scheme,
+        host=str(address),
+        port=port,
+        path=parts.path or "/",
+        query=parts.query.encode("ascii", "ignore") or None,
+    )
+    return _PinnedTarget(target, host, host if parts.port is None else f"{host}:{port}")
+
+
+def _image_content_type(response: httpx.Response, url: str) -> str:
+    """The response's declared image type (aliases folded), or an error for a non-200 or a non-image answer."""
+    if response.status_code != 200:
+        raise MediaError(f"image {url} answered HTTP {response.status_code}")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = _ALIASES.get(content_type, content_type)
+    if content_type not in ALLOWED_CONTENT_TYPES:
+        raise MediaError(
+            f"image {url} has content type {content_type or 'none'!r}; expected one of "
+            f"{', '.join(sorted(ALLOWED_CONTENT_TYPES))}"
+        )
+    return content_type
+
+
+def _bounded_body(response: httpx.Response, url: str, max_bytes: int, timeout_s: float, deadline: float) -> bytes:
+    """The body, read in chunks so an oversized or trickling answer is cut off early instead of buffered."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data.extend(chunk)
+        if len(data) > max_bytes:
+            raise MediaError(f"image {url} is over the limit of {max_bytes} bytes", too_large=True)
+        if time.monotonic() > deadline:
+            raise MediaError(f"image {url} took longer than {timeout_s:g} s to download")
+    return bytes(data)
+
+
 def pinned_fetcher(
     max_bytes: int,
     *,
@@ -92,59 +156,25 @@ def pinned_fetcher(
     schemes = ("https", "http") if allow_http else ("https",)
 
     def fetch(url: str) -> Image:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise MediaError(f"image_url must be an {' or '.join(schemes)} URL with a host")
-        if parts.username or parts.password:
-            raise MediaError("image_url must not carry credentials")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise MediaError("image_url has an invalid port") from None
-        host = parts.hostname
-        address = checked_address(host, port, resolve=resolve, allow=allow)  # internal targets: refused first
-        if parts.scheme not in schemes:
-            raise MediaError(f"image_url must be an {' or '.join(schemes)} URL (plain http is not fetched)")
-        target = httpx.URL(
-            scheme=parts.scheme,
-            host=str(address),
-            port=port,
-            path=parts.path or "/",
-            query=parts.query.encode("ascii", "ignore") or None,
-        )
-        host_header = host if parts.port is None else f"{host}:{port}"
+        target = _pinned_target(url, schemes, resolve=resolve, allow=allow)
         deadline = time.monotonic() + timeout_s
-        data = bytearray()
         try:
             with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=verify) as client:
                 request = client.build_request(
                     "GET",
-                    target,
-                    headers={"Host": host_header, "Accept": ", ".join(sorted(ALLOWED_CONTENT_TYPES))},
-                    extensions={"sni_hostname": host},
+                    target.url,
+                    headers={"Host": target.host_header, "Accept": ", ".join(sorted(ALLOWED_CONTENT_TYPES))},
+                    extensions={"sni_hostname": target.host},
                 )
                 response = client.send(request, stream=True)
                 try:
-                    if response.status_code != 200:
-                        raise MediaError(f"image {url} answered HTTP {response.status_code}")
-                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                    content_type = _ALIASES.get(content_type, content_type)
-                    if content_type not in ALLOWED_CONTENT_TYPES:
-                        raise MediaError(
-                            f"image {url} has content type {content_type or 'none'!r}; expected one of "
-                            f"{', '.join(sorted(ALLOWED_CONTENT_TYPES))}"
-                        )
-                    for chunk in response.iter_bytes():
-                        data.extend(chunk)
-                        if len(data) > max_bytes:
-                            raise MediaError(f"image {url} is over the limit of {max_bytes} bytes", too_large=True)
-                        if time.monotonic() > deadline:
-                            raise MediaError(f"image {url} took longer than {timeout_s:g} s to download")
+                    content_type = _image_content_type(response, url)
+                    data = _bounded_body(response, url, max_bytes, timeout_s, deadline)
                 finally:
                     response.close()
         except httpx.HTTPError as exc:
             raise MediaError(f"image {url} could not be fetched ({exc.__class__.__name__})") from None
-        image = check_image_bytes(bytes(data), url, max_bytes)
+        image = check_image_bytes(data, url, max_bytes)
         if image.media_type != content_type:
             raise MediaError(f"image {url} is declared {content_type} but is {image.media_type}")
         return image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ecoalign.content import Request
 
@@ -43,7 +44,9 @@ def _reasoning_block(lineage_texts: Sequence[str]) -> str:
     return "Reasoning so far:\n" + "\n".join(f"{i + 1}. {t}" for i, t in enumerate(steps))
 
 
-def build_messages(request: Request, kind: str, lineage_texts: Sequence[str] = (), *, action: str = "") -> list[dict]:
+def build_messages(
+    request: Request, kind: str, lineage_texts: Sequence[str] = (), *, action: str = ""
+) -> list[dict[str, Any]]:
     """Messages for a node of ``kind`` given the texts of the steps before it (root excluded)."""
     instruction = {"thought": MERGE if action == "merge" else THINK, "answer": ANSWER, "refusal": REFUSAL}[kind]
     reasoning = _reasoning_block(lineage_texts)
@@ -53,7 +56,7 @@ def build_messages(request: Request, kind: str, lineage_texts: Sequence[str] = (
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
 
 
-def estimate_prompt_tokens(messages: Sequence[dict], image_tokens: int) -> int:
+def estimate_prompt_tokens(messages: Sequence[dict[str, Any]], image_tokens: int) -> int:
     """A deliberately high estimate of prompt tokens (≈ 1 token per 3 characters + per-message overhead),
     so a reservation made from it normally covers what the server reports."""
     total = 0

@@ -9,6 +9,7 @@ in one process or across Celery workers, and a redelivered step plans the same n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ecoalign.engine.graph import Node, NodeKind, NodeStatus, ThoughtGraph, node_id
@@ -285,11 +286,11 @@ class Search:
         in_flight = graph.in_flight()
         slots = self.policy.max_in_flight - len(in_flight)
         budget_left = ledger.remaining - self._reserve_still_needed(taken)
+        considered: Sequence[ValuedAction] = ()
         if self.strategy.mode is Mode.NPV:
             planned, considered, stop_note = self._npv_actions(graph, taken, ledger, budget_left, slots, s0)
         else:
             planned, stop_note = self._baseline_actions(graph, taken, budget_left, slots)
-            considered = ()
         if planned:
             return Step(new=tuple(planned), considered=tuple(considered))
         if in_flight:
@@ -496,7 +497,7 @@ class Search:
             return None
         return max(eligible, key=lambda p: (p.net_value(self.cost_weight), p.safety, -p.cost))
 
-    def _finish(self, graph: ThoughtGraph, stop_note: str, considered: tuple | list) -> Step:
+    def _finish(self, graph: ThoughtGraph, stop_note: str, considered: Sequence[ValuedAction]) -> Step:
         front = self._front(graph)
         best = self._best_of(front)
         if best is None:

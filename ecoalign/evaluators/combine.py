@@ -7,11 +7,16 @@ other saw), and its economics say to pay for the costly judge only where the che
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Request
-from ecoalign.evaluators.base import NodeEvaluator, NodeToScore, Score
+from ecoalign.evaluators.base import NodeEvaluator, NodeToScore, Scanner, Score
+
+
+def _can_scan(member: object) -> TypeGuard[Scanner]:
+    """A member scans requests when it has a callable ``scan`` (checked without calling it)."""
+    return callable(getattr(member, "scan", None))
 
 
 def _is_fallback(score: Score) -> bool:
@@ -89,7 +94,7 @@ class WeakestLinkCombiner:
 
     def scan(self, request: Request) -> Score:
         """Weakest link of the members that can scan a request (segments from the first that has them)."""
-        scanners = [(i, m) for i, m in enumerate(self.members) if callable(getattr(m, "scan", None))]
+        scanners = [(i, m) for i, m in enumerate(self.members) if _can_scan(m)]
         if not scanners:
             raise TypeError("no member of this combiner can scan a request")
         scores = [m.scan(request) for _, m in scanners]

@@ -61,8 +61,9 @@ def _decode(data: bytes, max_side: int) -> np.ndarray:
     """Image bytes -> BGR uint8 array, transparent pixels on white, longer side <= max_side."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        im.seek(0)  # first frame of animations
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.seek(0)  # first frame of animations
+        im: Image.Image = opened
         if im.mode in ("RGBA", "LA", "P"):
             im = im.convert("RGBA")
             background = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -70,7 +71,8 @@ def _decode(data: bytes, max_side: int) -> np.ndarray:
         im = im.convert("RGB")
         scale = max_side / max(im.size)
         if scale < 1:
-            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+            size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            im = im.resize(size, Image.Resampling.BILINEAR)
         return np.ascontiguousarray(np.asarray(im)[:, :, ::-1])
 
 

@@ -245,6 +245,7 @@ class OpenAIChatProvider:
     def _parse(self, response: httpx.Response, messages: list[dict]) -> Completion:
         url = self.chat_url
         status = response.status_code
+        error: ProviderError
         if status == 429:
             error = ProviderRateLimited(
                 f"model server at {url} rate-limited the request (429): {_server_message(response)}",

@@ -40,7 +40,8 @@ def test_tenants_create_prints_the_key_on_its_last_line(
     done = ecoalign(pg_url, "tenants", "create", "acme", "--budget-total", "100000", "--budget-daily", "5000")
     assert done.returncode == 0, done.stderr
     key = done.stdout.strip().splitlines()[-1]
-    assert key.startswith("eco_") and " " not in key
+    assert key.startswith("eco_")
+    assert " " not in key
     with session_scope(sessions) as s:
         hit = tenants.authenticate(s, key)
         assert hit is not None
@@ -54,7 +55,8 @@ def test_tenants_create_prints_the_key_on_its_last_line(
 
     listed = ecoalign(pg_url, "tenants", "list")
     assert listed.returncode == 0
-    assert "acme" in listed.stdout and "keys=1" in listed.stdout
+    assert "acme" in listed.stdout
+    assert "keys=1" in listed.stdout
 
 
 def test_keys_create_and_revoke(pg_clean_engine: Engine, pg_url: str, sessions: sessionmaker[Session]) -> None:
@@ -70,9 +72,11 @@ def test_keys_create_and_revoke(pg_clean_engine: Engine, pg_url: str, sessions: 
     with session_scope(sessions) as s:
         assert tenants.authenticate(s, key) is None
     again = ecoalign(pg_url, "keys", "revoke", key[:12])
-    assert again.returncode == 2 and "no active key" in again.stderr
+    assert again.returncode == 2
+    assert "no active key" in again.stderr
     missing = ecoalign(pg_url, "keys", "create", "nobody")
-    assert missing.returncode == 2 and "no tenant" in missing.stderr
+    assert missing.returncode == 2
+    assert "no tenant" in missing.stderr
 
 
 def test_tenants_on_an_unmigrated_database_says_how_to_fix_it(empty_database_url: Callable[[str], str]) -> None:

@@ -79,8 +79,10 @@ def test_benign_request_is_answered_through_the_offline_default_model(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["status"] == "succeeded" and report["decision"] in {"answered", "refused"}
-    assert report["cost"]["model_calls"] >= 1 and report["cost"]["total_tokens"] > 0
+    assert report["status"] == "succeeded"
+    assert report["decision"] in {"answered", "refused"}
+    assert report["cost"]["model_calls"] >= 1
+    assert report["cost"]["total_tokens"] > 0
     assert {"id", "kind", "parents", "status", "safety", "utility", "tokens", "text"} <= set(
         report["graph"]["nodes"][0]
     )
@@ -135,9 +137,12 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, tmp_path, emulat
     db_file = tmp_path / "jobs.db"
     code, out, err = run_cli([*args, "--db", f"sqlite:///{db_file}"], capsys)
     get_settings.cache_clear()
-    assert code != 0 and out == ""
+    assert code != 0
+    assert out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ecoalign: error:") and expected in lines[0]
+    assert len(lines) == 1
+    assert lines[0].startswith("ecoalign: error:")
+    assert expected in lines[0]
     assert no_jobs_written(db_file)
 
 
@@ -150,5 +155,7 @@ def test_align_writes_the_graph_as_mermaid(emulator, tmp_path, capsys):
         ],
         capsys,
     )
-    assert code == 0 and "graph:" in out
-    assert picture.read_text().startswith("flowchart TD") and "==>" in picture.read_text()
+    assert code == 0
+    assert "graph:" in out
+    assert picture.read_text().startswith("flowchart TD")
+    assert "==>" in picture.read_text()

@@ -10,7 +10,8 @@ from ecoalign.cli_errors import CliError, json_object_option
 
 def test_a_json_object_is_returned_and_nothing_is_an_empty_one() -> None:
     assert json_object_option('{"budget": 900, "tau": 0.4}') == {"budget": 900, "tau": 0.4}
-    assert json_object_option(None) == {} and json_object_option("") == {}
+    assert json_object_option(None) == {}
+    assert json_object_option("") == {}
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,9 @@ def test_dag_rules_are_enforced():
 def test_merge_node_lineage_holds_both_parents_and_weakest_link_sees_them():
     g = build_diamond()
     lineage = [n.id for n in g.lineage("ans")]
-    assert len(lineage) == 5 and lineage[0] == g.root.id and lineage[-1] == "ans"
+    assert len(lineage) == 5
+    assert lineage[0] == g.root.id
+    assert lineage[-1] == "ans"
     m = path_metrics(g, "ans")
     assert m.safety == pytest.approx(0.2)  # the unsafe parent b taints the merged line
     assert m.cost == 5 + 7 + 3 + 11
@@ -62,7 +64,8 @@ def test_replace_swaps_a_nodes_state_but_not_its_place_or_shape():
     b = g[order[2]]
     newer = Node(b.id, NodeKind.THOUGHT, b.parents, 1, status=NodeStatus.DONE, safety=0.8, tokens=9)
     g.replace(newer)
-    assert g[b.id] is newer and [n.id for n in g] == order
+    assert g[b.id] is newer
+    assert [n.id for n in g] == order
     assert path_metrics(g, "ans").safety == pytest.approx(0.8)  # the lineage reads the new state
     with pytest.raises(GraphError, match="unknown node"):
         g.replace(Node("nope", NodeKind.THOUGHT, (g.root.id,), 1))

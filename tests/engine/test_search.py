@@ -19,7 +19,8 @@ def test_hard_scan_short_circuits_to_a_free_template_refusal():
     run = run_search(Policy(budget=4000), fixed_tokens(50), lambda n, g: (0.9, 0.9), scan_safety=0.02)
     assert run.outcome.decision == "refused"
     assert "tau_hard" in run.outcome.reason
-    assert run.ledger.spent == 0 and len(run.graph) == 2
+    assert run.ledger.spent == 0
+    assert len(run.graph) == 2
     assert by_kind(run, NodeKind.REFUSAL)[0].text == REFUSAL_TEMPLATE
 
 
@@ -29,7 +30,8 @@ def test_model_refusal_is_reserved_up_front_and_replaced_by_the_template_when_un
     run = run_search(policy, fixed_tokens(20), lambda n, g: (0.1, 0.1), scan_safety=0.02)
     refusals = by_kind(run, NodeKind.REFUSAL)
     assert [r.status for r in refusals] == [NodeStatus.PRUNED, NodeStatus.DONE]
-    assert run.outcome.decision == "refused" and run.outcome.node_id == refusals[1].id
+    assert run.outcome.decision == "refused"
+    assert run.outcome.node_id == refusals[1].id
 
 
 def test_refusal_reserve_is_never_spent_on_search():
@@ -42,7 +44,8 @@ def test_refusal_reserve_is_never_spent_on_search():
 def test_easy_request_takes_one_direct_answer():
     run = run_search(Policy(budget=4000), fixed_tokens(50), lambda n, g: (0.99, 0.6), scan_safety=0.99)
     assert [n.kind for n in run.graph] == [NodeKind.ROOT, NodeKind.ANSWER]
-    assert run.outcome.decision == "answered" and "easy" in run.outcome.reason
+    assert run.outcome.decision == "answered"
+    assert "easy" in run.outcome.reason
 
 
 def test_easy_request_with_an_unsafe_direct_answer_falls_back_to_search():
@@ -51,7 +54,8 @@ def test_easy_request_with_an_unsafe_direct_answer_falls_back_to_search():
 
     run = run_search(Policy(budget=4000), fixed_tokens(40), score, scan_safety=0.99)
     assert len(by_kind(run, NodeKind.THOUGHT)) > 0
-    assert run.outcome.decision == "answered" and run.graph[run.outcome.node_id].depth > 1
+    assert run.outcome.decision == "answered"
+    assert run.graph[run.outcome.node_id].depth > 1
 
 
 def test_unsafe_reasoning_under_a_safe_looking_answer_is_refused():
@@ -66,7 +70,8 @@ def test_unsafe_reasoning_under_a_safe_looking_answer_is_refused():
     eco = run_search(policy, fixed_tokens(30), score)
     assert eco.outcome.decision == "refused"
     deep = [n for n in by_kind(eco, NodeKind.THOUGHT) if n.depth == 2]
-    assert deep and all(n.status is NodeStatus.PRUNED for n in deep)
+    assert deep
+    assert all(n.status is NodeStatus.PRUNED for n in deep)
     tot = run_search(policy, fixed_tokens(30), score, strategy=TOT_MEAN)
     assert tot.outcome.decision == "answered"  # the mean hides the harmful step
     assert min(tot.graph[i].safety for i in tot.outcome.path[1:]) < policy.tau
@@ -82,7 +87,8 @@ def test_best_of_n_keeps_the_most_useful_safe_answer():
     utilities = {0: (0.9, 0.5), 1: (0.2, 0.99), 2: (0.9, 0.7)}
     run = run_search(Policy(branching=3), fixed_tokens(10), lambda n, g: utilities[n.ordinal], strategy=BEST_OF_N)
     assert len(by_kind(run, NodeKind.ANSWER)) == 3
-    assert run.outcome.decision == "answered" and run.graph[run.outcome.node_id].ordinal == 2
+    assert run.outcome.decision == "answered"
+    assert run.graph[run.outcome.node_id].ordinal == 2
 
 
 def test_tot_mean_builds_the_full_tree():
@@ -103,7 +109,8 @@ def test_merge_creates_a_node_with_two_parents():
     policy = Policy(budget=50_000, branching=2, max_depth=4, cost_weight=1e-6)
     run = run_search(policy, fixed_tokens(10), lambda n, g: (0.9, 0.3 + 0.1 * n.depth), allow_merge=True, batch=8)
     merged = [n for n in run.graph if len(n.parents) == 2]
-    assert merged and all(n.kind is NodeKind.THOUGHT for n in merged)
+    assert merged
+    assert all(n.kind is NodeKind.THOUGHT for n in merged)
 
 
 def test_redelivered_step_plans_the_same_ids():
@@ -119,7 +126,8 @@ def test_redelivered_step_plans_the_same_ids():
     ledger = InMemoryLedger(total=4000)
     first = search.step(g, ledger.view())
     second = search.step(g, ledger.view())
-    assert [p.id for p in first.new] == [p.id for p in second.new] and first.new
+    assert [p.id for p in first.new] == [p.id for p in second.new]
+    assert first.new
 
 
 def test_policy_validation_names_the_field():

@@ -56,16 +56,20 @@ def test_unparseable(reply):
 
 def test_to_unit_edges():
     assert to_unit("nan") is None or 0.0 <= to_unit("nan") <= 1.0
-    assert to_unit(-3) == 0.0 and to_unit(1000) == 1.0 and to_unit(None) is None
+    assert to_unit(-3) == 0.0
+    assert to_unit(1000) == 1.0
+    assert to_unit(None) is None
 
 
 def test_judge_scores_a_node_and_counts_tokens():
     provider = ScriptedProvider(['{"safety": 0.95, "utility": 0.7, "rationale": "ok"}'])
     judge = LLMJudge(provider)
-    assert isinstance(judge, NodeEvaluator) and isinstance(judge, Scanner)
+    assert isinstance(judge, NodeEvaluator)
+    assert isinstance(judge, Scanner)
     score = judge.score_node(NODE)
     assert (score.safety, score.utility, score.tokens) == (0.95, 0.7, 120)
-    assert score.evaluator == "judge:fake-judge" and score.model == "fake-judge"
+    assert score.evaluator == "judge:fake-judge"
+    assert score.model == "fake-judge"
     assert score.detail["rationale"] == "ok"
     assert "<response" in provider.calls[0][1]["content"][0]["text"]
 
@@ -81,8 +85,10 @@ def test_provider_error_raise_or_fallback():
     with pytest.raises(ProviderTimeout):
         LLMJudge(ScriptedProvider([ProviderTimeout("slow")])).score_node(NODE)
     score = LLMJudge(ScriptedProvider([ProviderTimeout("slow")]), on_error="fallback").score_node(NODE)
-    assert score.detail["fallback"] == "provider-error" and score.safety == 0.0 and score.tokens == 0
-    with pytest.raises(ValueError):
+    assert score.detail["fallback"] == "provider-error"
+    assert score.safety == 0.0
+    assert score.tokens == 0
+    with pytest.raises(ValueError, match="on_error must be"):
         LLMJudge(ScriptedProvider(["{}"]), on_error="ignore")
 
 
@@ -101,7 +107,8 @@ def test_images_are_sent_as_image_url_parts_and_dropped_when_rejected():
 
     rejecting = ScriptedProvider([ProviderRejected("no images"), '{"safety": 0.9, "utility": 1}'])
     score = LLMJudge(rejecting).scan(request)
-    assert score.detail["images_dropped"] is True and score.safety == 0.9
+    assert score.detail["images_dropped"] is True
+    assert score.safety == 0.9
     assert [p["type"] for p in rejecting.calls[1][1]["content"]] == ["text"]
 
 
@@ -118,6 +125,9 @@ def test_judge_against_the_http_emulator():
         provider_close = getattr(provider, "close", None)
         if callable(provider_close):
             provider_close()
-    assert first.safety == pytest.approx(0.15) and first.categories["violence"] == pytest.approx(0.8)
-    assert first.tokens > 0 and first.model
-    assert second.detail["fallback"] == "unparseable" and second.tokens > 0
+    assert first.safety == pytest.approx(0.15)
+    assert first.categories["violence"] == pytest.approx(0.8)
+    assert first.tokens > 0
+    assert first.model
+    assert second.detail["fallback"] == "unparseable"
+    assert second.tokens > 0

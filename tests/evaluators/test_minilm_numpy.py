@@ -94,7 +94,8 @@ def test_numpy_embeddings_match_torch(encoders):
     assert len(texts) == 50
     t_mean, t_max = torch_enc.features(texts)
     n_mean, n_max = numpy_enc.features(texts)
-    assert n_mean.dtype == np.float32 and n_mean.shape == (50, 384)
+    assert n_mean.dtype == np.float32
+    assert n_mean.shape == (50, 384)
     assert np.abs(t_mean - n_mean).max() <= TOL
     assert np.allclose(np.linalg.norm(n_mean, axis=1), 1.0, atol=1e-5)
     # max-pooled raw hidden states are larger in magnitude (|h| up to ~10): relative tolerance
@@ -126,5 +127,5 @@ def test_default_embedder_is_numpy(monkeypatch):
     monkeypatch.delenv("ECOALIGN_EMBEDDER", raising=False)
     assert isinstance(embedder.load_minilm(), NumpyMiniLM)
     monkeypatch.setenv("ECOALIGN_EMBEDDER", "nope")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ECOALIGN_EMBEDDER must be one of"):
         embedder.load_minilm()

@@ -53,7 +53,8 @@ def test_blank_and_broken_images(ocr_engine):
     blank = _render([])
     assert ocr_engine.read(blank).lines == ()
     broken = ocr_engine.read(b"definitely not an image")
-    assert broken.lines == () and broken.error
+    assert broken.lines == ()
+    assert broken.error
 
 
 def test_results_are_cached_by_content(ocr_engine):
@@ -74,7 +75,8 @@ def test_near_blank_image_is_answered_without_a_model(ocr_engine, monkeypatch):
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     result = ocr_engine.read(buf.getvalue())
-    assert result.lines == () and not result.error
+    assert result.lines == ()
+    assert not result.error
 
 
 def test_thin_strip_takes_rapidocrs_letterbox_path(ocr_engine):
@@ -117,5 +119,6 @@ def test_each_crop_is_read_at_its_own_width(ocr_engine):
     finally:
         rec.session = rec.__dict__.pop("_real")
     assert [_norm(line) for line in lines] == ["1", "a much longer line"]
-    assert len(calls) == 2 and all(shape[0] == 1 and shape[2] == ocr_engine.rec_height for shape in calls)
+    assert len(calls) == 2
+    assert all(shape[0] == 1 and shape[2] == ocr_engine.rec_height for shape in calls)
     assert min(shape[3] for shape in calls) < max(shape[3] for shape in calls) / 3

@@ -76,7 +76,8 @@ def test_stats_and_reset_over_http() -> None:
         assert client.post("/v1/chat/completions", content=b"not json").status_code == 400
         stats = client.get("/emulator/stats").json()
         assert stats["counts"] == {"503": 1, "ok": 1, "rejected": 1}
-        assert stats["chat_requests"] == 3 and stats["in_flight"] == 0
+        assert stats["chat_requests"] == 3
+        assert stats["in_flight"] == 0
         assert client.post("/emulator/reset").json()["chat_requests"] == 0
         assert emu.state.snapshot()["counts"] == {}
 
@@ -140,4 +141,5 @@ def test_the_openai_sdk_reads_the_emulator() -> None:
         client.close()
     assert out.choices[0].message.content == "hello from the emulator"[: len("hello from the")]
     assert out.choices[0].finish_reason == "length"
-    assert out.usage is not None and out.usage.completion_tokens == 3
+    assert out.usage is not None
+    assert out.usage.completion_tokens == 3

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ecoalign.content import Image, Request
-from ecoalign.providers.base import ProviderRejected, ProviderTimeout
+from ecoalign.providers.base import Completion, ProviderRejected, ProviderTimeout
 from ecoalign.providers.local_llama import DEFAULT_MODEL_ALIAS, LlamaServer, LocalModelError
 from ecoalign.providers.openai_http import OpenAIChatProvider
 
@@ -71,14 +71,18 @@ def test_text_parts_are_accepted(provider: OpenAIChatProvider) -> None:
 
 def test_image_part_is_accepted_or_refused_cleanly(provider: OpenAIChatProvider) -> None:
     messages = [{"role": "user", "content": Request("What is in the picture?", (Image(PNG_1PX),)).user_content()}]
+    outcome: Completion | ProviderRejected
     try:
-        completion = provider.complete(messages, max_tokens=8, temperature=0.0)
+        outcome = provider.complete(messages, max_tokens=8, temperature=0.0)
     except ProviderRejected as exc:
-        log.warning("llama.cpp server refused the image part: %s", exc)
-        assert exc.status_code is not None and 400 <= exc.status_code < 500
+        outcome = exc
+    if isinstance(outcome, ProviderRejected):
+        log.warning("llama.cpp server refused the image part: %s", outcome)
+        assert outcome.status_code is not None
+        assert 400 <= outcome.status_code < 500
     else:
-        log.warning("llama.cpp server accepted the image part (text-only model ignores it): %r", completion.text)
-        assert completion.usage.prompt_tokens > 0
+        log.warning("llama.cpp server accepted the image part (text-only model ignores it): %r", outcome.text)
+        assert outcome.usage.prompt_tokens > 0
 
 
 def test_tiny_timeout_is_a_provider_timeout(llama_server: LlamaServer) -> None:
@@ -120,7 +124,8 @@ def test_local_provider_uses_the_shared_server() -> None:
 
     provider = local_llama.local_provider(timeout_s=60)
     try:
-        assert provider.text_only and provider.max_concurrency == 1
+        assert provider.text_only
+        assert provider.max_concurrency == 1
         completion = provider.complete([{"role": "user", "content": Request("Hello").user_content()}], max_tokens=4)
         assert completion.usage.completion_tokens > 0
         assert local_llama.shared_local_server() is local_llama.shared_local_server()
@@ -135,7 +140,8 @@ def test_a_server_that_dies_at_start_reports_why(tmp_path: Path) -> None:
     with pytest.raises(LocalModelError) as err:
         LlamaServer(bad, startup_timeout_s=60).start()
     first_line = str(err.value).splitlines()[0]
-    assert "exited with code" in first_line and "Failed to load model" in first_line
+    assert "exited with code" in first_line
+    assert "Failed to load model" in first_line
 
 
 _ORPHAN_SCRIPT = """

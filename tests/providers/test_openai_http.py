@@ -89,7 +89,9 @@ def test_completion_parsed_and_usage_counted(start_emulator: StartEmulator) -> N
     assert not completion.usage.estimated
     assert completion.latency_s > 0
     sent = emulator.state.bodies[-1]
-    assert sent["model"] == MODEL and sent["max_tokens"] == 32 and sent["temperature"] == 0.0
+    assert sent["model"] == MODEL
+    assert sent["max_tokens"] == 32
+    assert sent["temperature"] == 0.0
     assert "seed" not in sent
 
 
@@ -178,7 +180,8 @@ def test_gives_up_after_max_retries(kind: str, error: type[ProviderError]) -> No
         assert counts(emu) == {kind: 3}
     message = str(err.value)
     assert emu.base_url + "/chat/completions" in message
-    assert kind in message and "after 3 attempts" in message
+    assert kind in message
+    assert "after 3 attempts" in message
     assert "\n" not in message
     assert err.value.status_code == int(kind)
     assert err.value.retryable
@@ -206,7 +209,8 @@ def test_random_faults_are_absorbed_by_retries(start_emulator: StartEmulator) ->
         texts = [provider.complete(HELLO, max_tokens=8, seed=i).text for i in range(20)]
         retries = provider.stats.retries
     seen = counts(emulator)
-    assert len(texts) == 20 and seen["ok"] == 20
+    assert len(texts) == 20
+    assert seen["ok"] == 20
     assert seen.get("500", 0) + seen.get("429", 0) == retries > 0
 
 
@@ -221,7 +225,8 @@ def test_timeout_raises_provider_timeout_quickly(start_emulator: StartEmulator) 
             provider.complete(HELLO, max_tokens=8)
         elapsed = time.monotonic() - started
     assert elapsed < 3.0
-    assert "timed out" in str(err.value) and emulator.base_url in str(err.value)
+    assert "timed out" in str(err.value)
+    assert emulator.base_url in str(err.value)
     assert wait_for_count(emulator, "timeout", 2) == 2  # the first attempt and one retry
 
 
@@ -283,7 +288,8 @@ def test_unknown_model_is_rejected(start_emulator: StartEmulator) -> None:
         pytest.raises(ProviderRejected) as err,
     ):
         provider.complete(HELLO, max_tokens=8)
-    assert err.value.status_code == 404 and "no-such-model" in str(err.value)
+    assert err.value.status_code == 404
+    assert "no-such-model" in str(err.value)
 
 
 def test_connection_refused_is_unavailable_with_the_url() -> None:
