@@ -54,7 +54,7 @@ def make_engine(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
-        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         connect_args.update(kwargs.pop("connect_args", {}))
         if memory:  # one shared connection, or every checkout would see a different empty database
             kwargs.setdefault("poolclass", StaticPool)

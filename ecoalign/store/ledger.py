@@ -201,7 +201,7 @@ def _entry_key(job_id: str, key: str, kind: str) -> Any:
     return and_(LEDGER.c.job_id == job_id, LEDGER.c.node_id == key, LEDGER.c.kind == kind)
 
 
-def _lock_entry(session: Session, job_id: str, key: str, kind: str) -> Row[Any] | None:
+def _lock_entry(session: Session, job_id: str, key: str, kind: str) -> Row[Any, Any, Any, Any, Any, Any] | None:
     return session.execute(
         select(
             LEDGER.c.id,
