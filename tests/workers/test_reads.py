@@ -10,7 +10,7 @@ from ecoalign.emulator import EmulatorServer
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
-from ecoalign.runtime import steps
+from ecoalign.runtime import controller
 from ecoalign.runtime.inprocess import run_job
 from ecoalign.runtime.services import Services
 from ecoalign.store import reads, repository
@@ -27,7 +27,7 @@ def services() -> Services:
 
 def test_lean_graph_and_lineage_match_the_repository(db: sessionmaker[Session], services: Services) -> None:
     job_id, _ = run_in_transaction(
-        db, lambda s: steps.submit(s, Request("How do I pick a lock on my own shed?"), Policy(budget=6000))
+        db, lambda s: controller.submit(s, Request("How do I pick a lock on my own shed?"), Policy(budget=6000))
     )
     assert run_job(db, services, job_id) == "succeeded"
     with db() as s:
