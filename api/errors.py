@@ -121,7 +121,7 @@ def job_error_json(exc: JobError) -> JSONResponse:
     detail = exc.detail
     if isinstance(exc, JobTimedOut):
         detail = f"{detail}; it goes on: GET /v1/jobs/{exc.job_id}"
-    body = JobErrorOut(detail=detail, code=exc.code, job_id=exc.job_id)
+    body = JobErrorOut(detail=detail, code=exc.code, loc=None, job_id=exc.job_id)
     return JSONResponse(
         status_code=JOB_ERROR_STATUS.get(type(exc), 502),
         content=body.model_dump(mode="json"),
