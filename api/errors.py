@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -129,6 +129,22 @@ def job_error_json(exc: JobError) -> JSONResponse:
     )
 
 
+# Each domain error of the runtime and its HTTP answer: the one place where they are mapped.
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
+    TenantBudgetExhausted: lambda exc: error_json(from_budget(exc)),
+    IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
+    ServiceError: lambda exc: error_json(from_service_error(exc)),
+    JobError: job_error_json,
+}
+
+
+def _handler(render: Callable[[Any], JSONResponse]) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return render(exc)
+
+    return handle
+
+
 def _clean(issue: Mapping[str, Any]) -> dict[str, Any]:
     loc = [p if isinstance(p, int) else str(p) for p in issue.get("loc", ())]
     return {"loc": loc, "msg": str(issue.get("msg", "")), "type": str(issue.get("type", "value_error"))}
@@ -152,21 +168,8 @@ def install(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_json(exc)
 
-    @app.exception_handler(TenantBudgetExhausted)
-    async def _budget(_: Request, exc: TenantBudgetExhausted) -> JSONResponse:
-        return error_json(from_budget(exc))
-
-    @app.exception_handler(IdempotencyConflict)
-    async def _idempotency(_: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return error_json(from_idempotency_conflict(exc))
-
-    @app.exception_handler(ServiceError)
-    async def _service(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_json(from_service_error(exc))
-
-    @app.exception_handler(JobError)
-    async def _job_error(_: Request, exc: JobError) -> JSONResponse:
-        return job_error_json(exc)
+    for kind, render in DOMAIN_ERRORS.items():
+        app.add_exception_handler(kind, _handler(render))
 
     @app.exception_handler(FieldError)
     async def _field_error(_: Request, exc: FieldError) -> JSONResponse:
