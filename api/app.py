@@ -19,6 +19,7 @@ from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_name
 from api.routes import batches, chat, files, health, jobs, moderations
 from ecoalign import __version__
 from ecoalign.remote_images import pinned_fetcher
+from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.settings import Settings, get_settings
 from ecoalign.store.db import make_engine, session_factory
 
@@ -54,11 +55,13 @@ def create_app(
         dispatcher=dispatcher or celery_dispatcher,
         remote_fetch=pinned_fetcher(settings.max_image_bytes) if settings.allow_remote_images else None,
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
+        inprocess_jobs=InProcessJobs(settings, sessions),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.inprocess_jobs.close()
         engine.dispose()
 
     app = FastAPI(

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Image
+from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.settings import Settings
 
 # job_id → start the job (enqueue its controller task). Returns False (or raises) if the broker did not take it.
@@ -24,6 +25,7 @@ class AppContext:
     dispatcher: Dispatcher
     remote_fetch: Callable[[str], Image] | None
     dispatch_deferred: Callable[[], None]  # counts jobs left for the reaper to start
+    inprocess_jobs: InProcessJobs  # jobs this process runs itself (ECOALIGN_CHAT_MODE=inprocess)
 
 
 def get_ctx(request: Request) -> AppContext:

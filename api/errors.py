@@ -3,14 +3,18 @@
 * 422 always has the body ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` whether pydantic, the request
   parser (``RequestError``) or the engine's ``PolicyError`` found the problem; the request body is never echoed
   back (it may hold megabytes of images).
-* Every other error is ``{"detail": "...", "code": "...", "loc": [...] | null}``.
+* Every other error is ``{"detail": "...", "code": "...", "loc": [...] | null}``; an error about a job that exists
+  (``runtime.waiting.JobError``) also names it: ``job_id`` in the body and the ``X-Ecoalign-Job-Id`` header.
+* Domain errors of the runtime are mapped to HTTP here and nowhere else (``install``): the tenant's budgets
+  (402, 429), an ``Idempotency-Key`` reused with another body (409), a model that cannot be built (503), and a
+  job that gave no answer (cancelled 409, failed 502, not done in time 504).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +27,10 @@ from starlette.routing import BaseRoute, Match
 from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
+from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
+from ecoalign.runtime.submission import IdempotencyConflict, TenantBudgetExhausted
+from ecoalign.runtime.waiting import JobCancelled, JobError, JobFailed, JobTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,12 @@ class ApiError(Exception):
         self.detail = detail
         self.loc = list(loc) if loc is not None else None
         self.headers = dict(headers or {})
+
+
+class JobErrorOut(ErrorOut):
+    """An error about a job that exists: its id, to read it later at ``/v1/jobs/{id}``."""
+
+    job_id: str
 
 
 def not_found(what: str = "job") -> ApiError:
@@ -86,6 +99,53 @@ def error_json(exc: ApiError) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content=body.model_dump(mode="json"), headers=exc.headers)
 
 
+def from_budget(exc: TenantBudgetExhausted) -> ApiError:
+    """Today's budget → 429 with ``Retry-After`` (seconds until 00:00 UTC); the total budget → 402."""
+    if exc.daily:
+        return ApiError(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after_s)})
+    return ApiError(402, exc.code, exc.message)
+
+
+def from_idempotency_conflict(exc: IdempotencyConflict) -> ApiError:
+    return ApiError(409, "idempotency_conflict", str(exc))
+
+
+def from_service_error(exc: ServiceError) -> ApiError:
+    return ApiError(503, "model_unavailable", f"the model is unavailable: {exc}", headers={"Retry-After": "5"})
+
+
+JOB_ERROR_STATUS: dict[type[JobError], int] = {JobCancelled: 409, JobFailed: 502, JobTimedOut: 504}
+
+
+def job_error_json(exc: JobError) -> JSONResponse:
+    """A job that gave no answer: cancelled 409, failed 502, not done in time 504 (the job goes on)."""
+    detail = exc.detail
+    if isinstance(exc, JobTimedOut):
+        detail = f"{detail}; it goes on: GET /v1/jobs/{exc.job_id}"
+    body = JobErrorOut(detail=detail, code=exc.code, loc=None, job_id=exc.job_id)
+    return JSONResponse(
+        status_code=JOB_ERROR_STATUS.get(type(exc), 502),
+        content=body.model_dump(mode="json"),
+        headers={"X-Ecoalign-Job-Id": exc.job_id},
+    )
+
+
+# Each domain error of the runtime and its HTTP answer: the one place where they are mapped.
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
+    TenantBudgetExhausted: lambda exc: error_json(from_budget(exc)),
+    IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
+    ServiceError: lambda exc: error_json(from_service_error(exc)),
+    JobError: job_error_json,
+}
+
+
+def _handler(render: Callable[[Any], JSONResponse]) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return render(exc)
+
+    return handle
+
+
 def _clean(issue: Mapping[str, Any]) -> dict[str, Any]:
     loc = [p if isinstance(p, int) else str(p) for p in issue.get("loc", ())]
     return {"loc": loc, "msg": str(issue.get("msg", "")), "type": str(issue.get("type", "value_error"))}
@@ -108,6 +168,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_json(exc)
+
+    for kind, render in DOMAIN_ERRORS.items():
+        app.add_exception_handler(kind, _handler(render))
 
     @app.exception_handler(FieldError)
     async def _field_error(_: Request, exc: FieldError) -> JSONResponse:

@@ -26,7 +26,7 @@ from benchmarks.pipeline import POLICY, REQUEST, bench_database
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.base import Completion, Usage
-from ecoalign.runtime import steps
+from ecoalign.runtime import controller
 from ecoalign.runtime.requests import request_from_messages
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         queue: deque[tuple[Any, tuple]] = deque()
         published: Counter[str] = Counter()
         originals = {}
-        for task in (tasks.advance_job, tasks.scan_root, tasks.generate_node, tasks.score_node):
+        for task in (tasks.advance_job, tasks.scan_root, tasks.generate_node):
             originals[task.name] = task.apply_async
 
             def _publish(args_: tuple, *_: Any, _task: Any = task, **__: Any) -> None:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def submit(n: int) -> list[str]:
             ids = [
-                run_in_transaction(factory, lambda s: steps.submit(s, request, Policy.from_dict(POLICY))[0])
+                run_in_transaction(factory, lambda s: controller.submit(s, request, Policy.from_dict(POLICY))[0])
                 for _ in range(n)
             ]
             queue.extend((tasks.advance_job, (job_id,)) for job_id in ids)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler.disable()
             profiler.dump_stats(args.profile)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        for task in (tasks.advance_job, tasks.scan_root, tasks.generate_node, tasks.score_node):
+        for task in (tasks.advance_job, tasks.scan_root, tasks.generate_node):
             task.apply_async = originals[task.name]  # type: ignore[method-assign]
         with engine.connect() as conn:
             nodes = conn.execute(text("SELECT count(*) FROM nodes WHERE kind <> 'root' AND model <> 'template' "

@@ -307,14 +307,14 @@ def submit_jobs(db_url: str, n: int) -> list[str]:
     from ecoalign.content import Request
     from ecoalign.engine.policy import Policy
     from ecoalign.queue.dispatch import enqueue_advance
-    from ecoalign.runtime import steps
+    from ecoalign.runtime import controller
     from ecoalign.store.db import make_engine, run_in_transaction, session_factory
     from workers.app import app
 
     app.conf.broker_url = BROKER
     factory = session_factory(make_engine(db_url, poolclass=NullPool))
     ids = [
-        run_in_transaction(factory, lambda s: steps.submit(s, Request(REQUEST), Policy.from_dict(POLICY)))[0]
+        run_in_transaction(factory, lambda s: controller.submit(s, Request(REQUEST), Policy.from_dict(POLICY)))[0]
         for _ in range(n)
     ]
     for job_id in ids:
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run (a), (b) and (c) this many times in turn per process count; medians are printed too")
     parser.add_argument("--logdir", default=None)
     parser.add_argument("--set", action="append", default=[], metavar="ECOALIGN_X=V",
-                        help="extra worker setting, e.g. ECOALIGN_ADVANCE_INLINE=false (repeatable)")
+                        help="extra worker setting, e.g. ECOALIGN_NODE_LEASE_S=60 (repeatable)")
     args = parser.parse_args(argv)
     EXTRA_ENV.update(dict(item.split("=", 1) for item in args.set))
     counts = [int(p) for p in args.processes.split(",")]

@@ -88,10 +88,10 @@ def _request_from_args(args: argparse.Namespace, settings: Any) -> Any:
 
 def cmd_align(args: argparse.Namespace) -> int:
     from ecoalign.engine.strategies import get_strategy
-    from ecoalign.runtime import steps
+    from ecoalign.runtime import controller
     from ecoalign.runtime.factory import ServiceError, build_services
-    from ecoalign.runtime.inprocess import run_job
     from ecoalign.runtime.report import full_report
+    from ecoalign.runtime.waiting import run_and_wait
     from ecoalign.settings import get_settings
     from ecoalign.store.db import make_engine, run_in_transaction, session_factory
     from ecoalign.store.migrate import ensure_schema
@@ -117,8 +117,11 @@ def cmd_align(args: argparse.Namespace) -> int:
         db_url = args.db or settings.db_url
         ensure_schema(db_url)
         factory = session_factory(make_engine(db_url))
-        job_id, _ = run_in_transaction(factory, lambda s: steps.submit(s, request, policy, strategy=args.strategy))
-        run_job(factory, services, job_id, workers=args.workers)
+        job_id, _ = run_in_transaction(
+            factory, lambda s: controller.submit(s, request, policy, strategy=args.strategy)
+        )
+        # Nothing else runs this job: once the driver returns it is terminal, or stuck (then say so, do not wait).
+        outcome = run_and_wait(factory, services, job_id, workers=args.workers, timeout_s=0)
         report = run_in_transaction(factory, lambda s: full_report(s, job_id))
     finally:
         services.close()
@@ -131,7 +134,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print(render_report(report))
-    return 0 if report["status"] == "succeeded" else 1
+    return 0 if outcome.succeeded else 1
 
 
 def render_report(report: dict[str, Any]) -> str:

@@ -43,14 +43,6 @@ class Settings(BaseSettings):
     reaper_interval_s: float = 15.0
     dispatch_grace_s: float = 60.0  # a pending node enqueued this long ago and still unclaimed is enqueued again
     stall_s: float = 60.0  # an active job with nothing in flight and no change for this long gets a controller run
-    advance_inline: bool = Field(
-        True, description="run the controller in the transaction that finishes a node (else: a control-queue task)"
-    )
-    score_inline: bool = Field(
-        True,
-        description="score a node in the task that generated it (one task, one commit per node); false sends "
-        "scoring to the score queue, for evaluators that need hosts of their own (an LLM judge, a GPU scorer)",
-    )
     db_pool_size: int = 10
     db_pre_ping: bool = Field(
         False,

@@ -149,16 +149,9 @@ def submit_for(
     principal: Principal,
     idempotency_key: str | None,
 ) -> tuple[dict[str, Any], bool]:
-    """``submission.submit_tenant_job`` for the caller's tenant, its domain errors as HTTP errors:
-    402 (total budget), 429 with ``Retry-After`` (today's budget), 409 (``Idempotency-Key`` with another body)."""
-    try:
-        return submission.submit_tenant_job(session, request, policy, strategy, principal.tenant_id, idempotency_key)
-    except submission.TenantBudgetExhausted as exc:
-        if exc.daily:
-            raise ApiError(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after_s)}) from None
-        raise ApiError(402, exc.code, exc.message) from None
-    except submission.IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_conflict", str(exc)) from None
+    """``submission.submit_tenant_job`` for the caller's tenant. Its domain errors (``TenantBudgetExhausted``,
+    ``IdempotencyConflict``) are answered by api/errors.py: 402, 429 with ``Retry-After``, 409."""
+    return submission.submit_tenant_job(session, request, policy, strategy, principal.tenant_id, idempotency_key)
 
 
 def dispatch_job(ctx: AppContext, job_id: str) -> None:

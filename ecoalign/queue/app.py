@@ -32,7 +32,6 @@ from ecoalign.queue.names import (
     REAP_TASK,
     SCAN_TASK,
     SCORE_QUEUE,
-    SCORE_TASK,
 )
 from ecoalign.settings import Settings, get_settings
 
@@ -40,7 +39,6 @@ ROUTES: dict[str, dict[str, str]] = {
     ADVANCE_TASK: {"queue": CONTROL_QUEUE},
     REAP_TASK: {"queue": CONTROL_QUEUE},
     GENERATE_TASK: {"queue": MODEL_QUEUE},
-    SCORE_TASK: {"queue": SCORE_QUEUE},
     SCAN_TASK: {"queue": SCORE_QUEUE},
     # The Batch API (workers.batch_tasks): start, finalize and its reaper are short and DB-bound; a moderation line
     # scans (CPU, like scoring); a chat line runs a whole job in-process and mostly waits on the model.

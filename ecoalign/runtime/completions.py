@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ecoalign.runtime.waiting import JobCancelled, JobOutcome
 from ecoalign.store import repository
-from ecoalign.store.models import Job, JobStatus
+from ecoalign.store.models import Job
 
 
 def render_completion(session: Session, job: Job, model: str) -> dict[str, Any]:
@@ -54,7 +55,9 @@ def render_completion(session: Session, job: Job, model: str) -> dict[str, Any]:
 
 
 def job_error(job: Job) -> tuple[int, str, str]:
-    """(status, code, detail) for a job that ended without an answer."""
-    if job.status == JobStatus.CANCELLED.value:
-        return 409, "job_cancelled", f"job {job.id} was cancelled: {job.failure_reason or 'cancelled'}"
-    return 502, "job_failed", f"job {job.id} failed: {job.failure_reason or 'unknown reason'}"
+    """Transitional, for ``workers/batch_tasks.chat_line`` only, until it calls ``runtime.waiting.run_and_wait``
+    (then delete this): (HTTP status, code, detail) of a job that ended without an answer. The API maps
+    ``waiting.JobError`` in api/errors.py instead."""
+    error = JobOutcome(job.id, job, 0.0).error()
+    assert error is not None, f"job {job.id} succeeded"
+    return (409 if isinstance(error, JobCancelled) else 502), error.code, error.detail

@@ -1,4 +1,4 @@
-"""Submitting a tenant's job: the up-front budget check, then ``steps.submit``. Shared by ``POST /v1/jobs``,
+"""Submitting a tenant's job: the up-front budget check, then ``controller.submit``. Shared by ``POST /v1/jobs``,
 ``POST /v1/chat/completions`` (api/routes) and the Batch API's chat lines (workers/batch_tasks.py).
 
 Errors are domain errors, each with a stable ``code``; the API maps them to HTTP statuses (402, 429, 409) and a
@@ -18,12 +18,12 @@ from ecoalign.engine.graph import ThoughtGraph
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import Search
 from ecoalign.engine.strategies import get_strategy
-from ecoalign.runtime import steps
+from ecoalign.runtime import controller
 from ecoalign.runtime.report import job_view
 from ecoalign.store import repository, tenants
 from ecoalign.store.models import Job
 
-IdempotencyConflict = steps.IdempotencyConflict  # code: idempotency_conflict
+IdempotencyConflict = controller.IdempotencyConflict  # code: idempotency_conflict
 
 
 class TenantBudgetExhausted(Exception):
@@ -88,7 +88,7 @@ def submit_tenant_job(
     ).first()
     if not replay:
         check_tenant_budget(session, tenant_id, minimal_job_tokens(request, policy, strategy))
-    job_id, created = steps.submit(
+    job_id, created = controller.submit(
         session, request, policy, strategy=strategy, tenant_id=tenant_id, idempotency_key=idempotency_key
     )
     job = repository.get_job(session, job_id)

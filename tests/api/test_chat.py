@@ -186,3 +186,22 @@ def test_a_job_that_is_not_done_in_time_is_504_with_its_id_and_a_retry_waits_for
         assert cancel.status_code == 200
         waiter.join(15)
     assert result["r"].status_code == 409 and result["r"].json()["code"] == "job_cancelled"
+
+
+def test_a_job_without_an_answer_maps_to_its_status_with_its_id() -> None:
+    """api/errors.py is the one place that turns the runtime's job errors into HTTP: 409, 502, 504."""
+    import json
+
+    from api.errors import job_error_json
+    from ecoalign.runtime.waiting import JobCancelled, JobFailed, JobTimedOut
+
+    cases = [
+        (JobCancelled("j1", "job j1 was cancelled: by you"), 409, "job_cancelled", "job j1 was cancelled: by you"),
+        (JobFailed("j2", "job j2 failed: boom"), 502, "job_failed", "job j2 failed: boom"),
+        (JobTimedOut("j3", 2.5), 504, "timeout", "job j3 did not finish within 2.5 s; it goes on: GET /v1/jobs/j3"),
+    ]
+    for error, status, code, detail in cases:
+        response = job_error_json(error)
+        assert response.status_code == status
+        assert response.headers["X-Ecoalign-Job-Id"] == error.job_id
+        assert json.loads(response.body) == {"detail": detail, "code": code, "loc": None, "job_id": error.job_id}

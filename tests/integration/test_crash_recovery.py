@@ -93,7 +93,6 @@ def test_redis_restart_during_a_run(tmp_path: Path) -> None:
     """
     with cluster(tmp_path, latency_s=1.0) as c:
         c.supervise = True
-        c.extra_env["ECOALIGN_ADVANCE_INLINE"] = "false"  # the other flow: the controller as its own task
         c.start_worker("control-score", "ecoalign.control,ecoalign.score", concurrency=4)
         c.start_worker("model", "ecoalign.model", concurrency=16)
         c.start_beat()

@@ -19,8 +19,8 @@ from ecoalign.engine.search import Search
 from ecoalign.engine.strategies import get_strategy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
-from ecoalign.runtime import steps
-from ecoalign.runtime.inprocess import run_job
+from ecoalign.runtime import controller
+from ecoalign.runtime.inprocess import run_job, run_node
 from ecoalign.runtime.report import full_report
 from ecoalign.runtime.services import Services
 from ecoalign.store import reads
@@ -41,7 +41,7 @@ def services_for(url: str, **provider_kwargs) -> Services:
 
 
 def submit_and_run(db: sessionmaker[Session], services: Services, text: str, policy: Policy, strategy="ecoalign"):
-    job_id, created = run_in_transaction(db, lambda s: steps.submit(s, Request(text), policy, strategy=strategy))
+    job_id, created = run_in_transaction(db, lambda s: controller.submit(s, Request(text), policy, strategy=strategy))
     assert created
     status = run_job(db, services, job_id, workers=4)
     return job_id, status, run_in_transaction(db, lambda s: full_report(s, job_id))
@@ -115,14 +115,15 @@ def test_model_server_failures_end_the_job_cleanly(db):
 
 def test_a_redelivered_controller_step_changes_nothing(db, emulator):
     services = services_for(emulator.base_url)
-    job_id, _ = run_in_transaction(db, lambda s: steps.submit(s, Request("Tell me about owls."), Policy(budget=3000)))
-    first = steps.advance(db, job_id)
+    owls = Request("Tell me about owls.")
+    job_id, _ = run_in_transaction(db, lambda s: controller.submit(s, owls, Policy(budget=3000)))
+    first = controller.advance(db, job_id)
     assert first.run  # the root scan
-    steps.run_node(db, services, job_id, first.run[0])
-    planned = steps.advance(db, job_id)
+    run_node(db, services, job_id, first.run[0])
+    planned = controller.advance(db, job_id)
     with db() as s:
         before = (s.get(Job, job_id).budget_reserved, s.scalar(select(func.count()).select_from(NodeRow)))
-    again = steps.advance(db, job_id)
+    again = controller.advance(db, job_id)
     with db() as s:
         after = (s.get(Job, job_id).budget_reserved, s.scalar(select(func.count()).select_from(NodeRow)))
     assert planned.run == again.run and before == after
@@ -131,11 +132,11 @@ def test_a_redelivered_controller_step_changes_nothing(db, emulator):
 def test_idempotency_key_returns_the_same_job_and_rejects_a_different_request(db):
     def submit(text):
         return run_in_transaction(
-            db, lambda s: steps.submit(s, Request(text), Policy(budget=100), idempotency_key="k-1")
+            db, lambda s: controller.submit(s, Request(text), Policy(budget=100), idempotency_key="k-1")
         )
 
     first, created = submit("hello")
     again, created_again = submit("hello")
     assert created and not created_again and first == again
-    with pytest.raises(steps.IdempotencyConflict):
+    with pytest.raises(controller.IdempotencyConflict):
         submit("something else")

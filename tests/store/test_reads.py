@@ -20,7 +20,7 @@ from ecoalign.engine.graph import Node, NodeKind, ThoughtGraph, node_id
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
-from ecoalign.runtime import steps
+from ecoalign.runtime import controller
 from ecoalign.runtime.inprocess import run_job
 from ecoalign.runtime.services import Services
 from ecoalign.store import reads, repository
@@ -89,7 +89,7 @@ def _assert_parents_first(graph: ThoughtGraph) -> None:
 
 def test_a_real_jobs_graph_and_lineages_match_the_raw_rows(db: Factory, services: Services) -> None:
     job_id, _ = run_in_transaction(
-        db, lambda s: steps.submit(s, Request("How do I pick a lock on my own shed?"), Policy(budget=6000))
+        db, lambda s: controller.submit(s, Request("How do I pick a lock on my own shed?"), Policy(budget=6000))
     )
     assert run_job(db, services, job_id) == "succeeded"
     with db() as s:

@@ -26,7 +26,8 @@ from ecoalign.content import Request
 from ecoalign.engine.graph import NodeKind, NodeStatus
 from ecoalign.engine.policy import Policy
 from ecoalign.engine.search import LedgerView
-from ecoalign.runtime import steps
+from ecoalign.runtime import controller
+from ecoalign.runtime.jobspec import job_spec
 from ecoalign.store import ledger, migrate, reads, repository
 from ecoalign.store.db import make_engine, run_in_transaction, session_factory
 from ecoalign.store.models import Job, LedgerEntry, LedgerState, NodeRow
@@ -205,7 +206,8 @@ class Cluster:
         from ecoalign.queue.dispatch import enqueue_advance
 
         job_id, _ = run_in_transaction(
-            self.factory, lambda s: steps.submit(s, Request(text_), Policy.from_dict(policy or {}), strategy=strategy)
+            self.factory,
+            lambda s: controller.submit(s, Request(text_), Policy.from_dict(policy or {}), strategy=strategy),
         )
         point_dispatch_at(self.broker_url)
         assert enqueue_advance(job_id)
@@ -285,7 +287,7 @@ def check_job(c: Cluster, job_id: str) -> dict[str, Any]:
         rows = repository.load_nodes(s, job_id)
         entries = ledger.entries(s, job_id)
         graph = reads.load_graph(s, job_id)
-        spec = steps.job_spec(job)
+        spec = job_spec(job)
     # nothing left in flight, nothing reserved
     assert [r.id for r in rows if r.status in ("pending", "running")] == []
     assert job.budget_reserved == 0

@@ -15,7 +15,6 @@ from ecoalign.queue.names import (
     REAP_TASK,
     SCAN_TASK,
     SCORE_QUEUE,
-    SCORE_TASK,
 )
 from ecoalign.settings import Settings
 from workers.app import ConfigError, app, celery_config
@@ -34,14 +33,14 @@ def test_routes_put_each_task_on_its_queue() -> None:
     routes = app.conf.task_routes
     assert routes[ADVANCE_TASK]["queue"] == CONTROL_QUEUE and routes[REAP_TASK]["queue"] == CONTROL_QUEUE
     assert routes[GENERATE_TASK]["queue"] == MODEL_QUEUE
-    assert routes[SCORE_TASK]["queue"] == SCORE_QUEUE and routes[SCAN_TASK]["queue"] == SCORE_QUEUE
+    assert routes[SCAN_TASK]["queue"] == SCORE_QUEUE
     assert {q.name for q in app.conf.task_queues} == {CONTROL_QUEUE, MODEL_QUEUE, SCORE_QUEUE}
     assert app.conf.beat_schedule["ecoalign-reap"]["task"] == REAP_TASK
 
 
 def test_tasks_are_registered_under_their_names() -> None:
     app.loader.import_default_modules()
-    assert {ADVANCE_TASK, GENERATE_TASK, SCORE_TASK, SCAN_TASK, REAP_TASK} <= set(app.tasks)
+    assert {ADVANCE_TASK, GENERATE_TASK, SCAN_TASK, REAP_TASK} <= set(app.tasks)
 
 
 def test_time_limits_at_or_above_the_visibility_timeout_are_refused() -> None:

@@ -18,7 +18,7 @@ from ecoalign.content import Request
 from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
-from ecoalign.runtime import steps
+from ecoalign.runtime import controller, nodework
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
 from ecoalign.store import repository
@@ -51,8 +51,7 @@ class Broker:
         raise AssertionError(f"no {name} message in {self.names()}")
 
 
-TASKS = {"advance": tasks.advance_job, "scan": tasks.scan_root, "generate": tasks.generate_node,
-         "score": tasks.score_node, "reap": tasks.reap}
+TASKS = {"advance": tasks.advance_job, "scan": tasks.scan_root, "generate": tasks.generate_node, "reap": tasks.reap}
 
 
 @dataclass
@@ -78,16 +77,16 @@ class Rig:
     def submit(self, text: str = MEDIUM, strategy: str = "ecoalign", **policy: Any) -> str:
         job_id, _ = run_in_transaction(
             self.factory,
-            lambda s: steps.submit(s, Request(text), Policy.from_dict({"budget": 5000, **policy}), strategy=strategy),
+            lambda s: controller.submit(
+                s, Request(text), Policy.from_dict({"budget": 5000, **policy}), strategy=strategy
+            ),
         )
         return job_id
 
     def through_scan(self, job_id: str) -> None:
-        """First controller run, the scan, and the controller run after it (its own task, or inline)."""
+        """First controller run, then the scan (which runs the controller in its own commit)."""
         self.run("advance", job_id)
         self.run("scan", *self.broker.take("scan"))
-        if "advance" in self.broker.names():
-            self.run("advance", *self.broker.take("advance"))
 
     def cluster_view(self) -> Cluster:
         """``check_job`` wants a Cluster; only its session factory is used."""
@@ -109,22 +108,16 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0
         assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
         time.sleep(0.05)
 
-# (advance_inline, score_inline): the controller as its own task with scoring on the score queue; the controller
-# inside the scoring transaction; and the default, one task per node (generate, score, finish and controller).
-FLOWS = {"controller-queue": (False, False), "advance-inline": (True, False), "one-task": (True, True)}
-SPLIT_FLOWS = ["controller-queue", "advance-inline"]
 
-
-@pytest.fixture(params=list(FLOWS))
-def rig(pg_clean_engine: Engine, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    """Every flow: the controller as its own task or inline, scoring as its own task or in the generating one."""
-    advance_inline, score_inline = FLOWS[request.param]
+@pytest.fixture
+def rig(pg_clean_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    """The tasks with a recording broker, one task per node, the controller in the commit that finishes a node."""
     broker = Broker()
     for name, task in TASKS.items():
         monkeypatch.setattr(task, "apply_async", lambda args=(), _n=name, **_: broker.queue.append((_n, tuple(args))))
     factory = session_factory(pg_clean_engine)
     settings = Settings(db_url=str(pg_clean_engine.url), evaluator="heuristic", node_lease_s=30, max_node_attempts=3,
-                        dispatch_grace_s=30, stall_s=30, advance_inline=advance_inline, score_inline=score_inline)
+                        dispatch_grace_s=30, stall_s=30)
     with EmulatorServer() as emulator:
         provider = OpenAIChatProvider(emulator.base_url, "ecoalign-emulator", max_retries=0)
         services = Services(provider, HeuristicScanner(), HeuristicNodeEvaluator(), closers=[provider.close])
@@ -156,30 +149,6 @@ def test_controller_runs_do_not_enqueue_a_pending_node_twice(rig: Rig) -> None:
     assert rig.broker.names() == ["scan"]
 
 
-@pytest.mark.parametrize("rig", SPLIT_FLOWS, indirect=True)
-def test_a_redelivered_generate_does_not_call_the_model_again(rig: Rig) -> None:
-    """The worker recorded the text, then died before scoring: attempt 2 scores the stored text."""
-    job_id = rig.submit("Suggest three names for a garden cafe.")  # the easy path: one answer node
-    rig.through_scan(job_id)
-    (node_id,) = [args[1] for name, args in rig.broker.queue if name == "generate"]
-    rig.run("generate", *rig.broker.take("generate"))
-    rig.broker.take("score")  # the score message is lost with the worker
-    calls = rig.emulator.stats["chat_requests"]
-    run_in_transaction(rig.factory, lambda s: s.execute(
-        update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))))
-    rig.run("reap")
-    assert rig.node(node_id).status == "pending" and rig.node(node_id).attempts == 1
-    rig.run("generate", *rig.broker.take("generate"))
-    assert rig.emulator.stats["chat_requests"] == calls  # no second model call
-    _, _, attempt = rig.broker.take("score")
-    assert attempt == 2
-    rig.broker.queue.append(("score", (job_id, node_id, 1)))  # a stale score of attempt 1 shows up late
-    rig.broker.queue.append(("score", (job_id, node_id, attempt)))
-    rig.drain()
-    assert rig.node(node_id).status == "done"
-    check_job(rig.cluster_view(), job_id)
-
-
 def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(rig: Rig) -> None:
     job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
     rig.through_scan(job_id)
@@ -187,7 +156,7 @@ def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(r
     node_id = job_node[1]
     expire = update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
     for attempt in (1, 2, 3):  # claim, then "die" in the model call: the lease runs out each time
-        assert steps.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3).attempt == attempt
+        assert nodework.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3).attempt == attempt
         run_in_transaction(rig.factory, lambda s: s.execute(expire))
         rig.run("reap")
         if attempt < 3:
@@ -202,16 +171,16 @@ def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(r
     check_job(rig.cluster_view(), job_id)
 
 
-@pytest.mark.parametrize("rig", ["one-task"], indirect=True)
 def test_a_worker_that_dies_after_the_model_call_costs_one_charged_call(rig: Rig) -> None:
-    """One task per node records nothing between the call and the finish: a worker that dies there loses the call
+    """A node's task records nothing between the call and the finish: a worker that dies there loses the call
     (never charged); the next attempt calls the model again, and the node is charged once, for that call."""
     job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
     rig.through_scan(job_id)
     job_id_, node_id = rig.broker.take("generate")
-    claimed = steps.claim(rig.factory, job_id, node_id, lease_s=30)
+    claimed = nodework.claim(rig.factory, job_id, node_id, lease_s=30)
     assert claimed is not None
-    assert steps.work_node(rig.factory, process.services(), claimed, node_id) is not None  # ... and the worker dies
+    result = nodework.work_node(rig.factory, process.services(), claimed, node_id)
+    assert isinstance(result, nodework.NodeResult)  # ... and the worker dies before committing it
     assert rig.emulator.stats["chat_requests"] == 1
     run_in_transaction(rig.factory, lambda s: s.execute(
         update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))))
@@ -235,7 +204,6 @@ class BrokenEvaluator(HeuristicNodeEvaluator):
         raise RuntimeError("evaluator bug")
 
 
-@pytest.mark.parametrize("rig", ["one-task"], indirect=True)
 def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_again(rig: Rig) -> None:
     """An evaluator bug after a fresh call: the call is recorded before the node is handed back, so the retries
     score the stored text (no second call) and the failed node pays for its one call."""
@@ -250,28 +218,6 @@ def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_agai
         if attempt < 3:  # the lease was ended at once: the next reaper pass re-enqueues it
             rig.run("reap")
     assert rig.emulator.stats["chat_requests"] == 1
-    row = rig.node(args[1])
-    assert row.status == "failed" and "evaluator bug" in (row.failure_reason or "")
-    rig.drain()
-    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "succeeded" and job.decision == "refused"
-    assert job.budget_spent == row.tokens_prompt + row.tokens_completion > 0  # the generation was paid for
-    check_job(rig.cluster_view(), job_id)
-
-
-@pytest.mark.parametrize("rig", SPLIT_FLOWS, indirect=True)
-def test_an_evaluator_crash_hands_the_node_back_then_fails_it_on_the_last_attempt(rig: Rig) -> None:
-    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
-    rig.through_scan(job_id)
-    process.services().evaluator = BrokenEvaluator()
-    for attempt in (1, 2, 3):
-        rig.run("generate", *rig.broker.take("generate"))
-        args = rig.broker.take("score")
-        assert args[2] == attempt
-        with pytest.raises(RuntimeError, match="evaluator bug"):
-            rig.run("score", *args)
-        if attempt < 3:  # the lease was ended at once: the next reaper pass re-enqueues it
-            rig.run("reap")
     row = rig.node(args[1])
     assert row.status == "failed" and "evaluator bug" in (row.failure_reason or "")
     rig.drain()
@@ -304,7 +250,6 @@ def test_a_lost_message_is_replaced_by_the_reaper(rig: Rig) -> None:
     check_job(rig.cluster_view(), job_id)
 
 
-@pytest.mark.parametrize("rig", ["controller-queue"], indirect=True)
 def test_the_lease_keeper_renews_while_held_and_stops_after(rig: Rig) -> None:
     """A 1 s lease is renewed for as long as it is held (here until it has been pushed past twice its length);
     once released (or the process dies) renewals stop and it runs out. Both are waited for as conditions on the
@@ -313,7 +258,7 @@ def test_the_lease_keeper_renews_while_held_and_stops_after(rig: Rig) -> None:
 
     job_id = rig.submit("Suggest three names for a garden cafe.")
     root = rig.node(repository.node_id(job_id, "root", ())).id
-    attempt = steps.claim(rig.factory, job_id, root, lease_s=1).attempt
+    attempt = nodework.claim(rig.factory, job_id, root, lease_s=1).attempt
     claimed_until = rig.node(root).lease_expires_at
     keeper = LeaseKeeper(rig.factory, lease_s=1)
     try:
@@ -335,23 +280,17 @@ def test_a_controller_bug_fails_the_job_instead_of_retrying_forever(
     job_id = rig.submit("Suggest three names for a garden cafe.")
     rig.through_scan(job_id)
     args = rig.broker.take("generate")
-    real = steps._advance
+    real = controller._advance
 
-    def broken(session: Session, job_id_: str, **_: Any) -> steps.Advance:
+    def broken(session: Session, job_id_: str, **_: Any) -> controller.Advance:
         raise ZeroDivisionError("engine bug")
 
-    if process.settings().score_inline:
-        monkeypatch.setattr(steps, "_advance", broken)
-        rig.run("generate", *args)
-    else:
-        rig.run("generate", *args)
-        monkeypatch.setattr(steps, "_advance", broken)
-        args = rig.broker.take("score")
-        rig.run("score", *args)
+    monkeypatch.setattr(controller, "_advance", broken)
+    rig.run("generate", *args)
     assert rig.node(args[1]).status == "done"  # scored and settled despite the controller's failure
     assert rig.emulator.stats["chat_requests"] == 1  # finishing again without the controller made no new call
     rig.drain()
-    monkeypatch.setattr(steps, "_advance", real)
+    monkeypatch.setattr(controller, "_advance", real)
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
     assert job is not None and job.status == "failed"
     assert "controller error: ZeroDivisionError: engine bug" in (job.failure_reason or "")
