@@ -19,7 +19,10 @@ import pytest
 from sqlalchemy import select
 
 from api.app import create_app
+from ecoalign.batches.files import scan_lines
 from ecoalign.emulator import EmulatorServer
+from ecoalign.queue.dispatch import enqueue
+from ecoalign.queue.names import BATCH_FINALIZE_TASK, BATCH_MODERATION_LINE_TASK, BATCH_START_TASK
 from ecoalign.store import migrate, tenants
 from ecoalign.store.batch_models import BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
@@ -27,7 +30,6 @@ from tests.api.conftest import TenantKey, make_settings, png_data_url, private_r
 from tests.api.test_chat import serve
 from tests.conftest import _pg_reachable, temporary_pg_database
 from tests.workers.cluster import Cluster, point_dispatch_at
-from workers import batch_tasks as bt
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -157,12 +159,12 @@ def test_a_moderation_batch_with_malformed_lines_through_the_sdk_and_the_workers
         items = dict(ses.execute(select(BatchItem.line_no, BatchItem.id).where(BatchItem.batch_id == batch.id,
                                                                                BatchItem.status == "completed")).all())
         content = client.files.content(batch.input_file_id).content
-    refs = [(items[n], off, size) for n, off, size, _ in bt.scan_lines(content, 1 << 20) if n in items]
+    refs = [(items[n], off, size) for n, off, size, _ in scan_lines(content, 1 << 20) if n in items]
     not_claimed = log_count(c, "'not claimed'")
-    for ref in refs + refs:
-        bt.batch_moderation_line.apply_async((batch.id, *ref))
-    bt.batch_start.apply_async((batch.id,))
-    bt.batch_finalize.apply_async((batch.id,))
+    for ref in refs + refs:  # by name, as the service sends them
+        assert enqueue(BATCH_MODERATION_LINE_TASK, batch.id, *ref)
+    assert enqueue(BATCH_START_TASK, batch.id)
+    assert enqueue(BATCH_FINALIZE_TASK, batch.id)
     wait_for(lambda: log_count(c, "'not claimed'") >= not_claimed + 2 * len(refs), 30, "redelivered lines", c)
     again = client.batches.retrieve(batch.id)
     assert again.model_dump() == done.model_dump()
