@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ COMPLETED, FAILED, CANCELLED = (BatchItemStatus.COMPLETED.value, BatchItemStatus
                                 BatchItemStatus.CANCELLED.value)
 UNFINISHED = (PENDING, RUNNING)
 INSERT_CHUNK = 1000
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]  # a result row of any columns
 
 
 def _rowcount(result: Any) -> int:
@@ -45,7 +46,7 @@ def owned_file(session: Session, file_id: str, tenant_id: str) -> StoredFile | N
     ).first()
 
 
-def file_location(session: Session, file_id: str) -> Row[Any] | None:
+def file_location(session: Session, file_id: str) -> AnyRow | None:
     """``(content, path)`` of a file: its bytes in the row, or where they live."""
     return session.execute(select(FILES.c.content, FILES.c.path).where(FILES.c.id == file_id)).first()
 
@@ -96,7 +97,7 @@ def newest_batches(
 
 
 # -- batches: state ---------------------------------------------------------------------------------------------
-def lock_batch(session: Session, batch_id: str, *columns: str) -> Row[Any] | None:
+def lock_batch(session: Session, batch_id: str, *columns: str) -> AnyRow | None:
     """The named columns of the batch, under its row lock (``FOR UPDATE``)."""
     return session.execute(
         select(*(BATCHES.c[name] for name in columns)).where(BATCHES.c.id == batch_id).with_for_update()
@@ -109,7 +110,7 @@ def lock_status(session: Session, batch_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def read_batch(session: Session, batch_id: str, *columns: str) -> Row[Any] | None:
+def read_batch(session: Session, batch_id: str, *columns: str) -> AnyRow | None:
     """The named columns of the batch, without a lock."""
     return session.execute(select(*(BATCHES.c[name] for name in columns)).where(BATCHES.c.id == batch_id)).first()
 
@@ -172,7 +173,7 @@ def cancel_item(session: Session, batch_id: str, item_id: int, now: datetime) ->
     return _rowcount(done) == 1
 
 
-def claim_item(session: Session, batch_id: str, item_id: int) -> Row[Any] | None:
+def claim_item(session: Session, batch_id: str, item_id: int) -> AnyRow | None:
     """Take an unfinished line (``running``, attempts + 1): ``(attempts, custom_id, line_no)``, or None."""
     return session.execute(
         update(ITEMS).where(_unfinished_item(batch_id, item_id))
@@ -204,7 +205,7 @@ def count_running_items(session: Session, batch_id: str) -> int:
     return int(found)
 
 
-def finished_items(session: Session, batch_id: str) -> Iterator[Row[Any]]:
+def finished_items(session: Session, batch_id: str) -> Iterator[AnyRow]:
     """The batch's completed and failed lines in input order, streamed (``id, custom_id, status, result, error``)."""
     return iter(session.execute(
         select(ITEMS.c.id, ITEMS.c.custom_id, ITEMS.c.status, ITEMS.c.result, ITEMS.c.error)
@@ -234,7 +235,7 @@ IDLE_STATUSES: Sequence[str] = (BatchStatus.IN_PROGRESS.value, BatchStatus.FINAL
                                 BatchStatus.CANCELLING.value)
 
 
-def idle_since(session: Session, before: datetime, limit: int) -> list[Row[Any]]:
+def idle_since(session: Session, before: datetime, limit: int) -> list[AnyRow]:
     """Running (or finishing) batches with no change since ``before``, oldest first
     (``id, status, endpoint, input_file_id, updated_at``)."""
     return list(session.execute(
