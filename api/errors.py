@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from api.schemas import ErrorOut, ValidationErrorOut
+from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
 from ecoalign.runtime.factory import ServiceError
@@ -92,6 +93,19 @@ def from_request_error(exc: RequestError) -> ApiError | FieldError:
 def from_policy_error(exc: PolicyError | TypeError) -> FieldError:
     match = _POLICY_FIELD.search(str(exc))
     return FieldError(["body", "policy"] + ([match.group(1)] if match else []), str(exc))
+
+
+def from_batch_error(exc: batch_errors.BatchError) -> ApiError | FieldError:
+    """The Batch API's domain errors: missing → 404, a finished batch → 409, an unusable field → 422."""
+    if isinstance(exc, batch_errors.NotFound):
+        return not_found(exc.what)
+    if isinstance(exc, batch_errors.NotABatchInput):
+        return FieldError(["body", "input_file_id"], str(exc))
+    if isinstance(exc, batch_errors.UnknownCursor):
+        return FieldError(["query", "after"], str(exc))
+    if isinstance(exc, batch_errors.BatchFinished):
+        return ApiError(409, exc.code, str(exc))
+    return ApiError(500, "internal_error", "internal error; the request was logged")
 
 
 def error_json(exc: ApiError) -> JSONResponse:
@@ -175,6 +189,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(FieldError)
     async def _field_error(_: Request, exc: FieldError) -> JSONResponse:
         return validation_response([{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}])
+
+    @app.exception_handler(batch_errors.BatchError)
+    async def _batch_error(_: Request, exc: batch_errors.BatchError) -> JSONResponse:
+        mapped = from_batch_error(exc)
+        if isinstance(mapped, FieldError):
+            return validation_response([{"loc": mapped.loc, "msg": mapped.msg, "type": "value_error"}])
+        return error_json(mapped)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     )
     db_pgbouncer: bool = Field(False, description="behind PgBouncer in transaction mode: no prepared statements")
     db_max_overflow: int = 20
-    # -- the OpenAI-compatible surface (api/routes: moderations, files, batches, chat; workers/batch_tasks.py)
+    # -- the OpenAI-compatible surface (api/routes: moderations, files, batches, chat; ecoalign/batches/)
     max_file_bytes: int = Field(64 * 1024 * 1024, ge=1, description="largest file POST /v1/files accepts (413)")
     max_batch_lines: int = Field(50_000, ge=1, description="lines of one batch input file; more fails the batch")
     moderation_request_budget: int = Field(20_000, ge=0, description="judge tokens one /v1/moderations may spend")

@@ -1,4 +1,4 @@
-"""``/v1/batches``: OpenAI's Batch API over the Celery workers (``workers.batch_tasks``), per tenant.
+"""``/v1/batches``: OpenAI's Batch API over the Celery workers (the service is ``ecoalign.batches``), per tenant.
 
 ``POST /v1/batches`` records the batch (``validating``) and hands it to the workers, which check every line,
 insert one ``batch_items`` row per line and run **one task per line**; a line that cannot be used becomes one
@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from fastapi import Request as HttpRequest
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
-from api.errors import ApiError, FieldError, not_found
-from api.routes.files import owned_file
 from api.routes.jobs import _401, _422, _503
 from api.schemas import ErrorOut, Text, _In
-from ecoalign.runtime.batches import request_cancel
-from ecoalign.store.base import utcnow
-from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus
+from ecoalign.batches import catalog
+from ecoalign.batches.cancel import cancel_batch as cancel_owned_batch
+from ecoalign.store.batch_models import Batch
 from ecoalign.store.db import run_in_transaction
 
 log = logging.getLogger(__name__)
@@ -37,14 +33,6 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 BatchId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the batch's id")]
 _404 = {404: {"model": ErrorOut, "description": "no such batch (or input file) for this tenant"}}
-
-BATCHES = cast(Table, Batch.__table__)
-ITEMS = cast(Table, BatchItem.__table__)
-ENDPOINTS = ("/v1/moderations", "/v1/chat/completions")
-WINDOWS = {"24h": timedelta(hours=24)}
-FINISHED = (BatchStatus.COMPLETED.value, BatchStatus.FAILED.value, BatchStatus.EXPIRED.value,
-            BatchStatus.FINALIZING.value)
-UNFINISHED_ITEMS = (BatchItemStatus.PENDING.value, BatchItemStatus.RUNNING.value)
 
 # (task, batch_id) -> started; task is "start" or "finalize". Default: ecoalign.queue.dispatch.
 BatchDispatcher = Callable[[str, str], object]
@@ -182,17 +170,6 @@ def batch_view(b: Batch) -> dict[str, Any]:
     }
 
 
-def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch:
-    found = session.scalars(
-        select(Batch)
-        .where(Batch.id == batch_id, Batch.tenant_id == tenant_id)
-        .execution_options(populate_existing=True)
-    ).first()
-    if found is None:
-        raise not_found("batch")
-    return found
-
-
 # -- endpoints --------------------------------------------------------------------------------------------------
 @router.post(
     "",
@@ -204,27 +181,10 @@ def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch:
 def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
     options = body.ecoalign or BatchOptions()
     budget = options.token_budget if options.token_budget is not None else ctx.settings.batch_token_budget
+    new = catalog.NewBatch(body.input_file_id, body.endpoint, body.completion_window, budget, body.metadata)
 
     def create(session: Session) -> dict[str, Any]:
-        source = owned_file(session, body.input_file_id, principal.tenant_id)
-        if source.purpose != "batch":
-            raise FieldError(["body", "input_file_id"], f"file {source.id} has purpose {source.purpose}, not batch")
-        now = utcnow()
-        batch = Batch(
-            tenant_id=principal.tenant_id,
-            input_file_id=source.id,
-            endpoint=body.endpoint,
-            completion_window=body.completion_window,
-            status=BatchStatus.VALIDATING.value,
-            token_budget=budget,
-            metadata_=body.metadata,
-            created_at=now,
-            updated_at=now,
-            expires_at=now + WINDOWS[body.completion_window],
-        )
-        session.add(batch)
-        session.flush()
-        return batch_view(batch)
+        return batch_view(catalog.create_batch(session, principal.tenant_id, new))
 
     view = run_in_transaction(ctx.sessions, create)
     dispatch(http.app, "start", view["id"])
@@ -239,7 +199,9 @@ def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http:
     responses={**_401, **_404, **_422, **_503},
 )
 def get_batch(batch_id: BatchId, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, Any]:
-    return run_in_transaction(ctx.sessions, lambda s: batch_view(owned_batch(s, batch_id, principal.tenant_id)))
+    return run_in_transaction(
+        ctx.sessions, lambda s: batch_view(catalog.owned_batch(s, batch_id, principal.tenant_id))
+    )
 
 
 @router.get(
@@ -258,22 +220,13 @@ def list_batches(
     ] = None,
 ) -> dict[str, Any]:
     def read(session: Session) -> dict[str, Any]:
-        query = select(Batch).where(Batch.tenant_id == principal.tenant_id)
-        if after is not None:
-            anchor = session.execute(
-                select(Batch.created_at).where(Batch.id == after, Batch.tenant_id == principal.tenant_id)
-            ).scalar_one_or_none()
-            if anchor is None:
-                raise FieldError(["query", "after"], "unknown batch id: pass last_id of the previous page")
-            query = query.where(or_(Batch.created_at < anchor, and_(Batch.created_at == anchor, Batch.id < after)))
-        rows = list(session.scalars(query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1)))
-        page = rows[:limit]
+        page = catalog.list_batches(session, principal.tenant_id, limit, after)
         return {
             "object": "list",
-            "data": [batch_view(b) for b in page],
-            "first_id": page[0].id if page else None,
-            "last_id": page[-1].id if page else None,
-            "has_more": len(rows) > limit,
+            "data": [batch_view(b) for b in page.batches],
+            "first_id": page.batches[0].id if page.batches else None,
+            "last_id": page.batches[-1].id if page.batches else None,
+            "has_more": page.has_more,
         }
 
     return run_in_transaction(ctx.sessions, read)
@@ -294,11 +247,8 @@ def list_batches(
 )
 def cancel_batch(batch_id: BatchId, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
     def cancel(session: Session) -> tuple[dict[str, Any], bool]:
-        batch = owned_batch(session, batch_id, principal.tenant_id)
-        if batch.status in FINISHED:
-            raise ApiError(409, "batch_finished", f"batch {batch_id} is already {batch.status}; it cannot be cancelled")
-        _, finalize = request_cancel(session, batch_id)
-        return batch_view(owned_batch(session, batch_id, principal.tenant_id)), finalize
+        batch, finalize = cancel_owned_batch(session, batch_id, principal.tenant_id)
+        return batch_view(batch), finalize
 
     view, finalize = run_in_transaction(ctx.sessions, cancel)
     if finalize:

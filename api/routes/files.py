@@ -8,22 +8,19 @@ tenant is answered like a missing one (404).
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
-from api.errors import ApiError, FieldError, not_found
+from api.errors import ApiError, FieldError
 from api.routes.jobs import _401, _422, _503
 from api.schemas import ErrorOut
+from ecoalign.batches.files import file_bytes, owned_file, save_upload
 from ecoalign.store.batch_models import StoredFile
 from ecoalign.store.db import run_in_transaction
 
@@ -63,21 +60,6 @@ def file_view(f: StoredFile) -> dict[str, Any]:
     }
 
 
-def owned_file(session: Session, file_id: str, tenant_id: str) -> StoredFile:
-    found = session.scalars(
-        select(StoredFile).where(StoredFile.id == file_id, StoredFile.tenant_id == tenant_id)
-    ).first()
-    if found is None:
-        raise not_found("file")
-    return found
-
-
-def file_bytes(f: StoredFile) -> bytes:
-    if f.content is not None:
-        return f.content
-    return FsPath(f.path or "").read_bytes()
-
-
 def _filename(raw: str | None) -> str:
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE_NAME.sub("", name).strip()
@@ -114,22 +96,11 @@ def upload_file(
             raise ApiError(413, "payload_too_large", f"the file is over the limit of {cap} bytes", loc=["body", "file"])
     if not data.strip():
         raise FieldError(["body", "file"], "the file is empty")
-    content = bytes(data)
-    stored = StoredFile(
-        tenant_id=principal.tenant_id,
-        purpose=purpose,
-        filename=_filename(file.filename),
-        bytes=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        content=content,
+    filename = _filename(file.filename)
+    return run_in_transaction(
+        ctx.sessions,
+        lambda s: file_view(save_upload(s, principal.tenant_id, purpose, filename, bytes(data))),
     )
-
-    def save(session: Session) -> dict[str, Any]:
-        session.add(stored)
-        session.flush()
-        return file_view(stored)
-
-    return run_in_transaction(ctx.sessions, save)
 
 
 @router.get(

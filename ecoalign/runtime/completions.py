@@ -1,5 +1,5 @@
 """A finished job as an OpenAI ``chat.completion`` body: shared by ``POST /v1/chat/completions`` (api/routes/chat.py)
-and the Batch API's chat lines (workers/batch_tasks.py)."""
+and the Batch API's chat lines (ecoalign/batches/chat_line.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ecoalign.runtime.waiting import JobCancelled, JobOutcome
 from ecoalign.store import repository
 from ecoalign.store.models import Job
 
@@ -52,12 +51,3 @@ def render_completion(session: Session, job: Job, model: str) -> dict[str, Any]:
             "models": sorted({n.model for n in nodes if n.model and n.model != "template"}),
         },
     }
-
-
-def job_error(job: Job) -> tuple[int, str, str]:
-    """Transitional, for ``workers/batch_tasks.chat_line`` only, until it calls ``runtime.waiting.run_and_wait``
-    (then delete this): (HTTP status, code, detail) of a job that ended without an answer. The API maps
-    ``waiting.JobError`` in api/errors.py instead."""
-    error = JobOutcome(job.id, job, 0.0).error()
-    assert error is not None, f"job {job.id} succeeded"
-    return (409 if isinstance(error, JobCancelled) else 502), error.code, error.detail

@@ -66,15 +66,7 @@ def request_from_messages(
         if not isinstance(content, list):
             raise RequestError(f"messages[{i}].content must be a string or a list of parts", field=f"messages[{i}]")
         for j, part in enumerate(content):
-            where = f"messages[{i}].content[{j}]"
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text" and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif kind == "image_url" and isinstance(part.get("image_url"), dict | str):
-                url = part["image_url"]["url"] if isinstance(part["image_url"], dict) else part["image_url"]
-                images.append(_load_image(str(url), where, max_image_bytes, remote_fetch))
-            else:
-                raise RequestError(f"{where} must be a text or image_url part", field=where)
+            _read_part(part, f"messages[{i}].content[{j}]", texts, images, max_image_bytes, remote_fetch)
     text = "\n".join(t for t in texts if t.strip()).strip()
     if not text:
         raise RequestError("the request has no text", field="messages")
@@ -83,6 +75,20 @@ def request_from_messages(
     if len(images) > max_images:
         raise RequestError(f"{len(images)} images, over the limit of {max_images}", field="messages")
     return Request(text=text, images=tuple(images))
+
+
+def _read_part(
+    part: Any, where: str, texts: list[str], images: list[Image], max_image_bytes: int, remote_fetch: Any
+) -> None:
+    """Append one content part's text or image (an ``image_url`` object or string) to ``texts`` / ``images``."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and isinstance(part.get("text"), str):
+        texts.append(part["text"])
+    elif kind == "image_url" and isinstance(part.get("image_url"), dict | str):
+        url = part["image_url"]["url"] if isinstance(part["image_url"], dict) else part["image_url"]
+        images.append(_load_image(str(url), where, max_image_bytes, remote_fetch))
+    else:
+        raise RequestError(f"{where} must be a text or image_url part", field=where)
 
 
 def _load_image(url: str, where: str, max_bytes: int, remote_fetch: Any) -> Image:

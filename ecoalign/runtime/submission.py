@@ -1,5 +1,5 @@
 """Submitting a tenant's job: the up-front budget check, then ``controller.submit``. Shared by ``POST /v1/jobs``,
-``POST /v1/chat/completions`` (api/routes) and the Batch API's chat lines (workers/batch_tasks.py).
+``POST /v1/chat/completions`` (api/routes) and the Batch API's chat lines (ecoalign/batches/chat_line.py).
 
 Errors are domain errors, each with a stable ``code``; the API maps them to HTTP statuses (402, 429, 409) and a
 batch line records the code in its error line.

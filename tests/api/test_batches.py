@@ -1,4 +1,4 @@
-"""``/v1/files`` and ``/v1/batches`` over HTTP on the real Postgres, with the batch work of ``workers.batch_tasks``
+"""``/v1/files`` and ``/v1/batches`` over HTTP on the real Postgres, with the batch work of ``ecoalign.batches``
 driven in this process (the same functions the Celery tasks call; tests/integration runs them on real workers).
 
 Covered here: the file and batch objects, 413/422/404, malformed lines (one error line each, nothing else fails),
@@ -19,13 +19,28 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from ecoalign.batches.claim import claim_line
+from ecoalign.batches.files import LineRef
+from ecoalign.batches.finish import finish_line
+from ecoalign.batches.moderation_line import moderation_line
+from ecoalign.batches.output import finalize_batch
+from ecoalign.batches.recovery import reap
+from ecoalign.batches.run import load_line, run_line
+from ecoalign.batches.runtime import BatchRuntime
+from ecoalign.batches.start import start_batch
 from ecoalign.moderation.factory import ModerationEngine
+from ecoalign.queue.names import (
+    BATCH_CHAT_LINE_TASK,
+    BATCH_FINALIZE_TASK,
+    BATCH_MODERATION_LINE_TASK,
+    BATCH_REAP_TASK,
+    BATCH_START_TASK,
+)
 from ecoalign.settings import Settings
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
 from tests.api.conftest import RecordingDispatcher, TenantKey, make_settings, png_data_url
-from workers import batch_tasks as bt
 
 pytestmark = pytest.mark.postgres
 
@@ -86,11 +101,14 @@ def client(batch_app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def rt(batch_app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) -> bt.Runtime:
+def rt(batch_app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) -> BatchRuntime:
     def no_model() -> Any:
         raise AssertionError("moderation lines need no chat model")
 
-    return bt.Runtime(sessions, settings, ModerationEngine(settings), no_model)
+    def no_broker(*message: Any) -> bool:
+        raise AssertionError(f"this test drives the lines itself; nothing is sent: {message}")
+
+    return BatchRuntime(sessions, settings, ModerationEngine(settings), no_model, send=no_broker)
 
 
 def upload(client: TestClient, tenant: TenantKey, content: bytes, *, purpose: str = "batch") -> dict[str, Any]:
@@ -107,13 +125,13 @@ def create_batch(client: TestClient, tenant: TenantKey, file_id: str, endpoint: 
     return response.json()
 
 
-def drive(rt: bt.Runtime, batch_id: str) -> list[bt.LineRef]:
+def drive(rt: BatchRuntime, batch_id: str) -> list[LineRef]:
     """What the workers do: start, every line, finalize (if the last line did not)."""
-    started = bt.start_batch(rt, batch_id)
+    started = start_batch(rt, batch_id)
     for ref in started.lines:
-        bt.run_line(rt, batch_id, ref.item_id, ref.offset, ref.length)
+        run_line(rt, batch_id, ref.item_id, ref.offset, ref.length)
     if started.finalize:
-        bt.finalize_batch(rt, batch_id)
+        finalize_batch(rt, batch_id)
     return started.lines
 
 
@@ -133,36 +151,47 @@ def content_lines(client: TestClient, tenant: TenantKey, file_id: str) -> list[d
 def test_upload_read_and_download_a_file(client: TestClient, tenant_a: TenantKey) -> None:
     data = jsonl(GOOD[:1])
     f = upload(client, tenant_a, data)
-    assert f["object"] == "file" and f["id"].startswith("file-") and f["bytes"] == len(data)
-    assert f["purpose"] == "batch" and f["filename"] == "input.jsonl" and f["status"] == "processed"
+    assert f["object"] == "file"
+    assert f["id"].startswith("file-")
+    assert f["bytes"] == len(data)
+    assert f["purpose"] == "batch"
+    assert f["filename"] == "input.jsonl"
+    assert f["status"] == "processed"
     assert client.get(f"/v1/files/{f['id']}", headers=tenant_a.headers).json() == f
     content = client.get(f"/v1/files/{f['id']}/content", headers=tenant_a.headers)
-    assert content.content == data and content.headers["content-type"].startswith("application/jsonl")
+    assert content.content == data
+    assert content.headers["content-type"].startswith("application/jsonl")
 
 
 def test_upload_limits_and_validation(client: TestClient, tenant_a: TenantKey) -> None:
     too_big = client.post("/v1/files", headers=tenant_a.headers, data={"purpose": "batch"},
                           files={"file": ("big.jsonl", b"x" * 200_001)})
-    assert too_big.status_code == 413 and too_big.json()["loc"] == ["body", "file"]
+    assert too_big.status_code == 413
+    assert too_big.json()["loc"] == ["body", "file"]
     wrong = client.post("/v1/files", headers=tenant_a.headers, data={"purpose": "fine-tune"},
                         files={"file": ("a.jsonl", b"{}\n")})
-    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "purpose"]
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["loc"] == ["body", "purpose"]
     empty = client.post("/v1/files", headers=tenant_a.headers, data={"purpose": "batch"},
                         files={"file": ("a.jsonl", b"\n \n")})
-    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "file"]
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["loc"] == ["body", "file"]
     missing = client.post("/v1/files", headers=tenant_a.headers, data={"purpose": "batch"})
-    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "file"]
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "file"]
     assert client.post("/v1/files", data={"purpose": "batch"}, files={"file": ("a", b"{}")}).status_code == 401
 
 
 # -- a batch end to end -----------------------------------------------------------------------------------------
 def test_a_batch_with_malformed_lines_completes_with_one_error_line_each(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime, batch_app: FastAPI, sessions: sessionmaker[Session]
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime, batch_app: FastAPI, sessions: sessionmaker[Session]
 ) -> None:
     lines = [GOOD[0], MALFORMED["invalid_json"], GOOD[1], MALFORMED["invalid_url"], "", GOOD[2],
              MALFORMED["invalid_base64"], MALFORMED["missing_custom_id"], GOOD[3], MALFORMED["duplicate_custom_id"]]
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(lines))["id"])
-    assert batch["object"] == "batch" and batch["status"] == "validating" and batch["endpoint"] == "/v1/moderations"
+    assert batch["object"] == "batch"
+    assert batch["status"] == "validating"
+    assert batch["endpoint"] == "/v1/moderations"
     assert batch["request_counts"] == {"total": 0, "completed": 0, "failed": 0}
     assert batch["expires_at"] - batch["created_at"] == 24 * 3600
     assert batch_app.state.batch_dispatcher.calls == [("start", batch["id"])]
@@ -172,21 +201,25 @@ def test_a_batch_with_malformed_lines_completes_with_one_error_line_each(
     done = get_batch(client, tenant_a, batch["id"])
     assert done["status"] == "completed", done
     assert done["request_counts"] == {"total": 9, "completed": 4, "failed": 5}
-    assert done["completed_at"] and done["finalizing_at"] and done["in_progress_at"]
+    assert done["completed_at"]
+    assert done["finalizing_at"]
+    assert done["in_progress_at"]
 
     output = content_lines(client, tenant_a, done["output_file_id"])
     assert [o["custom_id"] for o in output] == ["benign", "harmful", "texts", "parts"]
     assert all(o["error"] is None and o["response"]["status_code"] == 200 for o in output)
     by_id = {o["custom_id"]: o["response"]["body"] for o in output}
     assert [r["flagged"] for r in by_id["harmful"]["results"]] == [True]
-    assert len(by_id["texts"]["results"]) == 2 and len(by_id["parts"]["results"]) == 1
+    assert len(by_id["texts"]["results"]) == 2
+    assert len(by_id["parts"]["results"]) == 1
 
     errors = content_lines(client, tenant_a, done["error_file_id"])
     assert sorted(e["error"]["code"] for e in errors) == sorted(MALFORMED)
     assert all(e["response"] is None for e in errors)
     assert [e["error"]["line"] for e in errors] == [2, 4, 7, 8, 10]  # input order; line 5 is blank
     dup = next(e for e in errors if e["error"]["code"] == "duplicate_custom_id")
-    assert dup["custom_id"] == "benign" and "line 1" in dup["error"]["message"]
+    assert dup["custom_id"] == "benign"
+    assert "line 1" in dup["error"]["message"]
     output_file = client.get(f"/v1/files/{done['output_file_id']}", headers=tenant_a.headers).json()
     assert output_file["purpose"] == "batch_output"
 
@@ -197,7 +230,7 @@ def test_a_batch_with_malformed_lines_completes_with_one_error_line_each(
 
 
 def test_redelivery_and_reruns_do_not_duplicate_anything(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime, sessions: sessionmaker[Session]
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime, sessions: sessionmaker[Session]
 ) -> None:
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl([*GOOD, MALFORMED["invalid_url"]]))["id"])
     sent = drive(rt, batch["id"])
@@ -206,11 +239,11 @@ def test_redelivery_and_reruns_do_not_duplicate_anything(
               content_lines(client, tenant_a, done["error_file_id"]))
 
     # every message again: the start, each line (twice), the finalisation, the reaper
-    assert bt.start_batch(rt, batch["id"]).lines == []
+    assert start_batch(rt, batch["id"]).lines == []
     for ref in sent + sent:
-        assert bt.run_line(rt, batch["id"], ref.item_id, ref.offset, ref.length) == "not claimed"
-    assert bt.finalize_batch(rt, batch["id"]) is None
-    assert bt.reap(rt, grace_s=0, stall_s=0).finalize == []
+        assert run_line(rt, batch["id"], ref.item_id, ref.offset, ref.length) == "not claimed"
+    assert finalize_batch(rt, batch["id"]) is None
+    assert reap(rt, grace_s=0, stall_s=0).finalize == []
 
     again = get_batch(client, tenant_a, batch["id"])
     assert again == done
@@ -222,120 +255,137 @@ def test_redelivery_and_reruns_do_not_duplicate_anything(
 
 
 def test_two_deliveries_of_one_line_at_once_record_it_once(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime, sessions: sessionmaker[Session]
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime, sessions: sessionmaker[Session]
 ) -> None:
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:2]))["id"])
-    first, second = bt.start_batch(rt, batch["id"]).lines
-    early = bt.claim_line(rt, batch["id"], first.item_id)
-    late = bt.claim_line(rt, batch["id"], first.item_id)  # a redelivered message takes the line over
-    assert early is not None and late is not None and (early.attempt, late.attempt) == (1, 2)
-    raw = bt.load_line(rt, early.input_file_id, first.offset, first.length)
-    assert not bt.finish_line(rt, early, bt.moderation_line(rt, early, raw))  # fenced out: not recorded
-    assert not bt.finish_line(rt, late, bt.moderation_line(rt, late, raw))  # recorded; one line still pending
-    bt.run_line(rt, batch["id"], second.item_id, second.offset, second.length)
+    first, second = start_batch(rt, batch["id"]).lines
+    early = claim_line(rt, batch["id"], first.item_id)
+    late = claim_line(rt, batch["id"], first.item_id)  # a redelivered message takes the line over
+    assert early is not None
+    assert late is not None
+    assert (early.attempt, late.attempt) == (1, 2)
+    raw = load_line(rt, early.input_file_id, first.offset, first.length)
+    assert not finish_line(rt, early, moderation_line(rt, early, raw))  # fenced out: not recorded
+    assert not finish_line(rt, late, moderation_line(rt, late, raw))  # recorded; one line still pending
+    run_line(rt, batch["id"], second.item_id, second.offset, second.length)
     done = get_batch(client, tenant_a, batch["id"])
-    assert done["status"] == "completed" and done["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
+    assert done["status"] == "completed"
+    assert done["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
     assert len(content_lines(client, tenant_a, done["output_file_id"])) == 2
     with session_scope(sessions) as s:
         assert s.scalar(select(func.count()).select_from(ModerationTrace)) == 2
 
 
 def test_a_line_delivered_too_often_fails_as_poison_alone(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime
 ) -> None:
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:2]))["id"])
-    poison, fine = bt.start_batch(rt, batch["id"]).lines
+    poison, fine = start_batch(rt, batch["id"]).lines
     for _ in range(rt.settings.batch_max_attempts):  # each delivery dies after its claim
-        assert bt.claim_line(rt, batch["id"], poison.item_id) is not None
-    assert bt.run_line(rt, batch["id"], poison.item_id, poison.offset, poison.length) == "failed"
-    assert bt.run_line(rt, batch["id"], fine.item_id, fine.offset, fine.length) == "completed"
+        assert claim_line(rt, batch["id"], poison.item_id) is not None
+    assert run_line(rt, batch["id"], poison.item_id, poison.offset, poison.length) == "failed"
+    assert run_line(rt, batch["id"], fine.item_id, fine.offset, fine.length) == "completed"
     done = get_batch(client, tenant_a, batch["id"])
     assert done["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
     [error] = content_lines(client, tenant_a, done["error_file_id"])
-    assert error["custom_id"] == "benign" and error["error"]["code"] == "poison"
+    assert error["custom_id"] == "benign"
+    assert error["error"]["code"] == "poison"
 
 
 def test_empty_and_oversized_inputs_fail_the_batch_with_a_reason(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime
 ) -> None:
     blank = create_batch(client, tenant_a, upload(client, tenant_a, b"\n{}\n")["id"])
     drive(rt, blank["id"])
     failed = get_batch(client, tenant_a, blank["id"])
-    assert failed["status"] == "completed" and failed["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
+    assert failed["status"] == "completed"
+    assert failed["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
     many = create_batch(client, tenant_a, upload(client, tenant_a, jsonl([GOOD[0]] * 51))["id"])
     drive(rt, many["id"])
     failed = get_batch(client, tenant_a, many["id"])
-    assert failed["status"] == "failed" and failed["errors"]["data"][0]["code"] == "too_many_lines"
-    assert failed["failed_at"] and failed["output_file_id"] is None
+    assert failed["status"] == "failed"
+    assert failed["errors"]["data"][0]["code"] == "too_many_lines"
+    assert failed["failed_at"]
+    assert failed["output_file_id"] is None
 
 
 # -- cancel, expiry, reaper -------------------------------------------------------------------------------------
 def test_cancel_drops_unstarted_lines_and_keeps_what_finished(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime, batch_app: FastAPI
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime, batch_app: FastAPI
 ) -> None:
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD))["id"])
-    refs = bt.start_batch(rt, batch["id"]).lines
-    bt.run_line(rt, batch["id"], refs[0].item_id, refs[0].offset, refs[0].length)
-    running = bt.claim_line(rt, batch["id"], refs[1].item_id)
+    refs = start_batch(rt, batch["id"]).lines
+    run_line(rt, batch["id"], refs[0].item_id, refs[0].offset, refs[0].length)
+    running = claim_line(rt, batch["id"], refs[1].item_id)
     assert running is not None
 
     cancelled = client.post(f"/v1/batches/{batch['id']}/cancel", headers=tenant_a.headers)
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelling"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelling"
     assert ("finalize", batch["id"]) not in batch_app.state.batch_dispatcher.calls  # a line is still running
     for ref in refs[2:]:  # their messages arrive after the cancel
-        assert bt.run_line(rt, batch["id"], ref.item_id, ref.offset, ref.length) == "not claimed"
-    raw = bt.load_line(rt, running.input_file_id, refs[1].offset, refs[1].length)
-    assert bt.finish_line(rt, running, bt.moderation_line(rt, running, raw))  # the last running line finalizes
-    bt.finalize_batch(rt, batch["id"])
+        assert run_line(rt, batch["id"], ref.item_id, ref.offset, ref.length) == "not claimed"
+    raw = load_line(rt, running.input_file_id, refs[1].offset, refs[1].length)
+    assert finish_line(rt, running, moderation_line(rt, running, raw))  # the last running line finalizes
+    finalize_batch(rt, batch["id"])
 
     done = get_batch(client, tenant_a, batch["id"])
-    assert done["status"] == "cancelled" and done["cancelled_at"] and done["cancelling_at"]
+    assert done["status"] == "cancelled"
+    assert done["cancelled_at"]
+    assert done["cancelling_at"]
     assert done["request_counts"] == {"total": 4, "completed": 2, "failed": 0}
     assert [o["custom_id"] for o in content_lines(client, tenant_a, done["output_file_id"])] == ["benign", "harmful"]
     again = client.post(f"/v1/batches/{batch['id']}/cancel", headers=tenant_a.headers)
-    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    assert again.status_code == 200
+    assert again.json()["status"] == "cancelled"
 
 
 def test_cancel_before_validation_and_after_completion(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime, batch_app: FastAPI
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime, batch_app: FastAPI
 ) -> None:
     early = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD))["id"])
     response = client.post(f"/v1/batches/{early['id']}/cancel", headers=tenant_a.headers)
-    assert response.status_code == 200 and response.json()["status"] == "cancelling"
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelling"
     assert ("finalize", early["id"]) in batch_app.state.batch_dispatcher.calls
-    bt.finalize_batch(rt, early["id"])
+    finalize_batch(rt, early["id"])
     drive(rt, early["id"])  # the start message arrives late: nothing to do
     done = get_batch(client, tenant_a, early["id"])
-    assert done["status"] == "cancelled" and done["output_file_id"] is None and done["request_counts"]["total"] == 0
+    assert done["status"] == "cancelled"
+    assert done["output_file_id"] is None
+    assert done["request_counts"]["total"] == 0
 
     finished = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:1]))["id"])
     drive(rt, finished["id"])
     late = client.post(f"/v1/batches/{finished['id']}/cancel", headers=tenant_a.headers)
-    assert late.status_code == 409 and late.json()["code"] == "batch_finished"
+    assert late.status_code == 409
+    assert late.json()["code"] == "batch_finished"
 
 
 def test_the_reaper_restarts_resends_finalizes_and_expires(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime, sessions: sessionmaker[Session]
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime, sessions: sessionmaker[Session]
 ) -> None:
     lost_start = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:1]))["id"])
     stalled = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:2]))["id"])
-    refs = bt.start_batch(rt, stalled["id"]).lines
-    bt.claim_line(rt, stalled["id"], refs[0].item_id)  # its worker died; the other line's message was lost
+    refs = start_batch(rt, stalled["id"]).lines
+    claim_line(rt, stalled["id"], refs[0].item_id)  # its worker died; the other line's message was lost
     expiring = create_batch(client, tenant_a, upload(client, tenant_a, jsonl(GOOD[:1]))["id"])
-    bt.start_batch(rt, expiring["id"])
+    start_batch(rt, expiring["id"])
     with session_scope(sessions) as s:
         s.execute(update(Batch).where(Batch.id == expiring["id"]).values(expires_at=utcnow()))
 
-    found = bt.reap(rt, grace_s=0, stall_s=0)
+    found = reap(rt, grace_s=0, stall_s=0)
     assert found.restarted == [lost_start["id"]]
     assert sorted(r.item_id for r in found.resent[stalled["id"]]) == sorted(r.item_id for r in refs)
-    assert found.expired == [expiring["id"]] and expiring["id"] in found.finalize
+    assert found.expired == [expiring["id"]]
+    assert expiring["id"] in found.finalize
     for ref in found.resent[stalled["id"]]:
-        bt.run_line(rt, stalled["id"], ref.item_id, ref.offset, ref.length)
-    bt.finalize_batch(rt, expiring["id"])
+        run_line(rt, stalled["id"], ref.item_id, ref.offset, ref.length)
+    finalize_batch(rt, expiring["id"])
     assert get_batch(client, tenant_a, stalled["id"])["status"] == "completed"
     expired = get_batch(client, tenant_a, expiring["id"])
-    assert expired["status"] == "expired" and expired["expired_at"]
+    assert expired["status"] == "expired"
+    assert expired["expired_at"]
 
 
 # -- listing and isolation --------------------------------------------------------------------------------------
@@ -345,9 +395,11 @@ def test_list_pages_newest_first_and_tenants_are_isolated(
     file_id = upload(client, tenant_a, jsonl(GOOD[:1]))["id"]
     ids = [create_batch(client, tenant_a, file_id)["id"] for _ in range(3)]
     page = client.get("/v1/batches?limit=2", headers=tenant_a.headers).json()
-    assert [b["id"] for b in page["data"]] == ids[::-1][:2] and page["has_more"] is True
+    assert [b["id"] for b in page["data"]] == ids[::-1][:2]
+    assert page["has_more"] is True
     rest = client.get(f"/v1/batches?limit=2&after={page['last_id']}", headers=tenant_a.headers).json()
-    assert [b["id"] for b in rest["data"]] == [ids[0]] and rest["has_more"] is False
+    assert [b["id"] for b in rest["data"]] == [ids[0]]
+    assert rest["has_more"] is False
 
     assert client.get("/v1/batches", headers=tenant_b.headers).json()["data"] == []
     for method, path in (("GET", f"/v1/batches/{ids[0]}"), ("POST", f"/v1/batches/{ids[0]}/cancel"),
@@ -357,9 +409,11 @@ def test_list_pages_newest_first_and_tenants_are_isolated(
         assert response.json()["code"] == "not_found"
     other = client.post("/v1/batches", headers=tenant_b.headers,
                         json={"input_file_id": file_id, "endpoint": "/v1/moderations", "completion_window": "24h"})
-    assert other.status_code == 404 and other.json()["detail"] == "no such file"
+    assert other.status_code == 404
+    assert other.json()["detail"] == "no such file"
     bad_cursor = client.get(f"/v1/batches?after={ids[0]}", headers=tenant_b.headers)
-    assert bad_cursor.status_code == 422 and bad_cursor.json()["detail"][0]["loc"] == ["query", "after"]
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["detail"][0]["loc"] == ["query", "after"]
 
 
 @pytest.mark.parametrize(
@@ -382,22 +436,24 @@ def test_create_batch_validation(client: TestClient, tenant_a: TenantKey, change
 def test_every_batch_task_is_registered_and_routed_to_an_existing_queue() -> None:
     from workers.app import app
 
-    expected = {bt.START_TASK: "ecoalign.control", bt.FINALIZE_TASK: "ecoalign.control",
-                bt.REAP_TASK: "ecoalign.control", bt.MODERATION_LINE_TASK: "ecoalign.score",
-                bt.CHAT_LINE_TASK: "ecoalign.model"}
+    app.loader.import_default_modules()  # what a worker does at start: load the task modules it includes
+    expected = {BATCH_START_TASK: "ecoalign.control", BATCH_FINALIZE_TASK: "ecoalign.control",
+                BATCH_REAP_TASK: "ecoalign.control", BATCH_MODERATION_LINE_TASK: "ecoalign.score",
+                BATCH_CHAT_LINE_TASK: "ecoalign.model"}
     for name, queue in expected.items():
         assert name in app.tasks
         assert app.amqp.router.route({}, name, (), {})["queue"].name == queue, name
-    assert app.conf.beat_schedule["ecoalign-batch-reap"]["task"] == bt.REAP_TASK
+    assert app.conf.beat_schedule["ecoalign-batch-reap"]["task"] == BATCH_REAP_TASK
 
 
 def test_the_simple_form_is_accepted_with_urls_but_never_reads_a_server_path(
-    client: TestClient, tenant_a: TenantKey, rt: bt.Runtime
+    client: TestClient, tenant_a: TenantKey, rt: BatchRuntime
 ) -> None:
     batch = create_batch(client, tenant_a, upload(client, tenant_a, jsonl([SIMPLE_OK, SIMPLE_WITH_PATH]))["id"])
     drive(rt, batch["id"])
     done = get_batch(client, tenant_a, batch["id"])
     assert done["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
     [error] = content_lines(client, tenant_a, done["error_file_id"])
-    assert error["custom_id"] == "path" and error["error"]["code"] == "invalid_image"
+    assert error["custom_id"] == "path"
+    assert error["error"]["code"] == "invalid_image"
     assert "no paths" in error["error"]["message"]

@@ -86,24 +86,32 @@ def test_the_openai_client_gets_an_aligned_answer_with_exact_usage_and_a_trace(
         max_tokens=64,
         temperature=0,
     )
-    assert completion.object == "chat.completion" and completion.model == "gpt-4o-mini"
+    assert completion.object == "chat.completion"
+    assert completion.model == "gpt-4o-mini"
     choice = completion.choices[0]
-    assert choice.finish_reason == "stop" and choice.message.role == "assistant"
-    assert choice.message.content and choice.message.content.startswith("Emulated reply")
+    assert choice.finish_reason == "stop"
+    assert choice.message.role == "assistant"
+    assert choice.message.content
+    assert choice.message.content.startswith("Emulated reply")
     ext = (completion.model_extra or {})["ecoalign"]
-    assert ext["decision"] == "answered" and ext["trace_id"] == ext["job_id"] == completion.id.removeprefix("chatcmpl-")
-    assert ext["models"] == ["emu-model"] and ext["path_safety"] is not None
+    assert ext["decision"] == "answered"
+    assert ext["trace_id"] == ext["job_id"] == completion.id.removeprefix("chatcmpl-")
+    assert ext["models"] == ["emu-model"]
+    assert ext["path_safety"] is not None
 
     graph = httpx.get(f"{server}/v1/jobs/{ext['trace_id']}/graph", headers=tenant_a.headers).json()
     node_tokens = sum(n["tokens_prompt"] + n["tokens_completion"] + n["tokens_eval"] for n in graph["nodes"])
     usage = completion.usage
-    assert usage is not None and usage.total_tokens == node_tokens > 0
+    assert usage is not None
+    assert usage.total_tokens == node_tokens > 0
     assert usage.prompt_tokens + usage.completion_tokens == usage.total_tokens
     assert usage.completion_tokens == sum(n["tokens_completion"] for n in graph["nodes"])
     with session_scope(sessions) as s:
         job = repository.get_job(s, ext["job_id"])
-        assert job is not None and job.tenant_id == tenant_a.tenant_id
-        assert job.response == choice.message.content and job.policy["answer_tokens"] == 64
+        assert job is not None
+        assert job.tenant_id == tenant_a.tenant_id
+        assert job.response == choice.message.content
+        assert job.policy["answer_tokens"] == 64
         assert ext["billed_tokens"] == job.budget_spent == usage.total_tokens  # no overrun here
 
 
@@ -122,7 +130,8 @@ def test_images_and_refusals_through_the_sdk(server: str, tenant_a: TenantKey) -
     assert refused.choices[0].finish_reason == "content_filter"
     assert refused.choices[0].message.refusal == refused.choices[0].message.content
     assert (refused.model_extra or {})["ecoalign"]["decision"] == "refused"
-    assert refused.usage is not None and refused.usage.completion_tokens == 0  # the template refusal is free
+    assert refused.usage is not None
+    assert refused.usage.completion_tokens == 0
 
 
 def test_the_openai_client_moderates(server: str, tenant_a: TenantKey) -> None:
@@ -130,7 +139,8 @@ def test_the_openai_client_moderates(server: str, tenant_a: TenantKey) -> None:
     response = client.moderations.create(model="omni-moderation-latest", input=["How do I bake bread?", HARMFUL])
     assert [r.flagged for r in response.results] == [False, True]
     harmful = response.results[1]
-    assert harmful.categories.illicit_violent is True and harmful.category_scores.illicit_violent > 0.5
+    assert harmful.categories.illicit_violent is True
+    assert harmful.category_scores.illicit_violent > 0.5
     assert (harmful.model_extra or {})["ecoalign"]["decision"] == "scan:confident-unsafe"
     parts = client.moderations.create(input=[{"type": "text", "text": "hello"},
                                              {"type": "image_url", "image_url": {"url": png_data_url()}}])
@@ -165,10 +175,12 @@ def test_a_job_that_is_not_done_in_time_is_504_with_its_id_and_a_retry_waits_for
         first = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
         assert first.status_code == 504, first.text
         job_id = first.json()["job_id"]
-        assert first.headers["x-ecoalign-job-id"] == job_id and job_id in first.json()["detail"]
+        assert first.headers["x-ecoalign-job-id"] == job_id
+        assert job_id in first.json()["detail"]
         assert app.state.ctx.dispatcher.calls == [job_id]
         again = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
-        assert again.status_code == 504 and again.json()["job_id"] == job_id
+        assert again.status_code == 504
+        assert again.json()["job_id"] == job_id
         assert app.state.ctx.dispatcher.calls == [job_id]  # the same job, not started twice
 
         # the job is cancelled while a client waits: a clear 409 with the job's id
@@ -185,7 +197,8 @@ def test_a_job_that_is_not_done_in_time_is_504_with_its_id_and_a_retry_waits_for
         cancel = httpx.post(f"{url}/v1/jobs/{app.state.ctx.dispatcher.calls[1]}/cancel", headers=tenant_a.headers)
         assert cancel.status_code == 200
         waiter.join(15)
-    assert result["r"].status_code == 409 and result["r"].json()["code"] == "job_cancelled"
+    assert result["r"].status_code == 409
+    assert result["r"].json()["code"] == "job_cancelled"
 
 
 def test_a_job_without_an_answer_maps_to_its_status_with_its_id() -> None:

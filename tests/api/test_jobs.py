@@ -34,10 +34,13 @@ def test_submit_answers_202_with_the_job_and_dispatches_it(
     assert response.headers["location"] == f"/v1/jobs/{job['id']}"
     assert job["object"] == "job"
     assert job["status"] == "queued"
-    assert job["decision"] is None and job["response"] is None
+    assert job["decision"] is None
+    assert job["response"] is None
     assert job["strategy"] == "best_of_n"
     assert job["budget"] == {"total": 1234, "reserved": 0, "spent": 0}
-    assert job["created_at"] and job["started_at"] is None and job["finished_at"] is None
+    assert job["created_at"]
+    assert job["started_at"] is None
+    assert job["finished_at"] is None
     assert dispatcher.calls == [job["id"]]
     with session_scope(sessions) as s:
         row = repository.get_job(s, job["id"])
@@ -59,7 +62,9 @@ def test_get_job_and_graph(client: TestClient, tenant_a: TenantKey) -> None:
     assert data["job_id"] == job["id"]
     assert data["edges"] == []
     [root] = data["nodes"]
-    assert root["kind"] == "root" and root["status"] == "pending" and root["parents"] == []
+    assert root["kind"] == "root"
+    assert root["status"] == "pending"
+    assert root["parents"] == []
     assert root["text"] == "How do I bake bread?"
     assert {"safety", "utility", "tokens", "prune_reason", "failure_reason", "attempts"} <= set(root)
 
@@ -84,8 +89,11 @@ def test_graph_shows_edges_scores_and_prune_reasons(
     data = client.get(f"/v1/jobs/{job['id']}/graph", headers=tenant_a.headers).json()
     assert data["edges"] == [{"parent": root_id, "child": child}]
     node = next(n for n in data["nodes"] if n["id"] == child)
-    assert node["status"] == "pruned" and node["prune_reason"] == "path safety 0.2 < tau 0.5"
-    assert node["safety"] == 0.2 and node["tokens"] == 15 and node["categories"] == {"violence": 0.8}
+    assert node["status"] == "pruned"
+    assert node["prune_reason"] == "path safety 0.2 < tau 0.5"
+    assert node["safety"] == 0.2
+    assert node["tokens"] == 15
+    assert node["categories"] == {"violence": 0.8}
 
 
 def test_list_paginates_newest_first_and_filters_by_status(
@@ -131,7 +139,8 @@ def test_cancel_is_idempotent_and_refuses_finished_jobs(
     assert first.json()["status"] == "cancelled"
     assert first.json()["finished_at"] is not None
     again = client.post(f"/v1/jobs/{job['id']}/cancel", headers=tenant_a.headers)
-    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    assert again.status_code == 200
+    assert again.json()["status"] == "cancelled"
 
     done = submit(client, tenant_a, job_body("another"))
     with session_scope(sessions) as s:

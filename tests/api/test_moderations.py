@@ -78,17 +78,21 @@ def test_a_string_gets_one_openai_result_with_every_category_and_a_stored_trace(
     mod_client: TestClient, tenant_a: TenantKey, sessions: sessionmaker[Session]
 ) -> None:
     body = moderate(mod_client, tenant_a, {"input": BENIGN, "model": "omni-moderation-latest"})
-    assert body["id"].startswith("modr-") and body["model"].startswith("ecoalign-moderation:")
+    assert body["id"].startswith("modr-")
+    assert body["model"].startswith("ecoalign-moderation:")
     [result] = body["results"]
     for key in ("categories", "category_scores", "category_applied_input_types"):
         assert list(result[key]) == list(MODERATION_CATEGORIES), key
-    assert result["flagged"] is False and not any(result["categories"].values())
+    assert result["flagged"] is False
+    assert not any(result["categories"].values())
     ext = result["ecoalign"]
-    assert ext["decision"] == "scan:confident-safe" and ext["tokens"] == 0
+    assert ext["decision"] == "scan:confident-safe"
+    assert ext["tokens"] == 0
     assert ext["weakest_segment"]["kind"] == "text"
     with session_scope(sessions) as s:
         trace = s.scalars(select(ModerationTrace).where(ModerationTrace.trace_id == ext["trace_id"])).one()
-        assert trace.tenant_id == tenant_a.tenant_id and trace.run_id == body["id"]
+        assert trace.tenant_id == tenant_a.tenant_id
+        assert trace.run_id == body["id"]
         assert trace.trace["scan"]["segments"][0]["text"] == BENIGN
 
 
@@ -109,14 +113,17 @@ def test_parts_with_an_image_are_one_result_and_uncertain_items_escalate_to_the_
     parts = [{"type": "text", "text": UNCERTAIN}, {"type": "image_url", "image_url": {"url": png_data_url()}}]
     [result] = moderate(mod_client, tenant_a, {"input": parts})["results"]
     ext = result["ecoalign"]
-    assert ext["decision"] == "judge" and ext["tokens"] > 0
-    assert result["flagged"] is True and result["categories"]["illicit"] is True
+    assert ext["decision"] == "judge"
+    assert ext["tokens"] > 0
+    assert result["flagged"] is True
+    assert result["categories"]["illicit"] is True
     assert result["category_applied_input_types"]["illicit"] == ["image", "text"]  # the judge saw both
     spent, reserved, day_spent, day_reserved = tenant_counters(sessions, tenant_a.tenant_id)
     assert (spent, reserved, day_spent, day_reserved) == (ext["tokens"], 0, ext["tokens"], 0)
     with session_scope(sessions) as s:
         trace = s.scalars(select(ModerationTrace).where(ModerationTrace.trace_id == ext["trace_id"])).one()
-        assert trace.tokens == ext["tokens"] and trace.trace["escalation"]["spent"] == ext["tokens"]
+        assert trace.tokens == ext["tokens"]
+        assert trace.trace["escalation"]["spent"] == ext["tokens"]
 
 
 def test_per_item_and_per_request_budgets_bound_the_escalation(
@@ -149,7 +156,8 @@ def test_without_a_judge_uncertain_items_are_decided_by_the_scan(
 ) -> None:
     with TestClient(_app(pg_url, broker_url, None)) as client:
         [result] = moderate(client, tenant_a, {"input": UNCERTAIN})["results"]
-    assert result["ecoalign"]["decision"] == "scan:uncertain-no-judge" and result["ecoalign"]["tokens"] == 0
+    assert result["ecoalign"]["decision"] == "scan:uncertain-no-judge"
+    assert result["ecoalign"]["tokens"] == 0
 
 
 @pytest.mark.parametrize(
@@ -181,7 +189,8 @@ def test_bad_bodies_are_refused_naming_the_field(
 
 def test_no_key_is_401(mod_client: TestClient) -> None:
     response = mod_client.post("/v1/moderations", json={"input": "x"})
-    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from api.app import create_app
+from ecoalign.batches.files import scan_lines
+from ecoalign.queue.dispatch import enqueue
+from ecoalign.queue.names import BATCH_FINALIZE_TASK, BATCH_MODERATION_LINE_TASK, BATCH_START_TASK
 from ecoalign.store import migrate, tenants
 from ecoalign.store.batch_models import BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
@@ -27,7 +30,6 @@ from tests.api.conftest import TenantKey, make_settings, png_data_url, private_r
 from tests.api.test_chat import serve
 from tests.conftest import _pg_reachable, temporary_pg_database
 from tests.workers.cluster import Cluster, point_dispatch_at
-from workers import batch_tasks as bt
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -110,7 +112,8 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, c: Clust
 def run_batch(s: Stack, lines: list[str], endpoint: str, tenant: TenantKey | None = None) -> Any:
     client = s.client(tenant or s.a)
     upload = client.files.create(file=("input.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch")
-    assert upload.purpose == "batch" and upload.bytes > 0
+    assert upload.purpose == "batch"
+    assert upload.bytes > 0
     return client.batches.create(input_file_id=upload.id, endpoint=endpoint, completion_window="24h")  # type: ignore[arg-type]
 
 
@@ -147,7 +150,8 @@ def test_a_moderation_batch_with_malformed_lines_through_the_sdk_and_the_workers
     assert sorted(o["custom_id"] for o in output) == sorted(GOOD_IDS)  # each exactly once
     assert all(o["response"]["status_code"] == 200 and o["error"] is None for o in output)
     flagged = {o["custom_id"]: [r["flagged"] for r in o["response"]["body"]["results"]] for o in output}
-    assert flagged["item-1"] == [True] and flagged["item-0"] == [False]
+    assert flagged["item-1"] == [True]
+    assert flagged["item-0"] == [False]
     errors = jsonl_of(client, done.error_file_id)
     assert sorted(e["error"]["code"] for e in errors) == sorted(MALFORMED_CODES)  # one error line each
 
@@ -157,12 +161,12 @@ def test_a_moderation_batch_with_malformed_lines_through_the_sdk_and_the_workers
         items = dict(ses.execute(select(BatchItem.line_no, BatchItem.id).where(BatchItem.batch_id == batch.id,
                                                                                BatchItem.status == "completed")).all())
         content = client.files.content(batch.input_file_id).content
-    refs = [(items[n], off, size) for n, off, size, _ in bt.scan_lines(content, 1 << 20) if n in items]
+    refs = [(items[n], off, size) for n, off, size, _ in scan_lines(content, 1 << 20) if n in items]
     not_claimed = log_count(c, "'not claimed'")
-    for ref in refs + refs:
-        bt.batch_moderation_line.apply_async((batch.id, *ref))
-    bt.batch_start.apply_async((batch.id,))
-    bt.batch_finalize.apply_async((batch.id,))
+    for ref in refs + refs:  # by name, as the service sends them
+        assert enqueue(BATCH_MODERATION_LINE_TASK, batch.id, *ref)
+    assert enqueue(BATCH_START_TASK, batch.id)
+    assert enqueue(BATCH_FINALIZE_TASK, batch.id)
     wait_for(lambda: log_count(c, "'not claimed'") >= not_claimed + 2 * len(refs), 30, "redelivered lines", c)
     again = client.batches.retrieve(batch.id)
     assert again.model_dump() == done.model_dump()
@@ -181,8 +185,10 @@ def test_chat_completions_and_a_chat_batch_run_on_the_workers(stack: Stack) -> N
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Suggest three names for a garden cafe."}]
     )
     ext = (completion.model_extra or {})["ecoalign"]
-    assert completion.choices[0].message.content and ext["decision"] == "answered"
-    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert completion.choices[0].message.content
+    assert ext["decision"] == "answered"
+    assert completion.usage is not None
+    assert completion.usage.total_tokens > 0
     graph = client.get(f"/jobs/{ext['trace_id']}/graph", cast_to=object)
     assert any(n["kind"] == "answer" for n in graph["nodes"])  # type: ignore[index]
 
@@ -192,10 +198,12 @@ def test_chat_completions_and_a_chat_batch_run_on_the_workers(stack: Stack) -> N
              json.dumps({"custom_id": "c4", "method": "POST", "url": "/v1/chat/completions",
                          "body": {"model": "m", "messages": [], "stream": True}})]
     done = finished(s, run_batch(s, lines, "/v1/chat/completions").id)
-    assert done.status == "completed" and done.request_counts is not None
+    assert done.status == "completed"
+    assert done.request_counts is not None
     assert (done.request_counts.completed, done.request_counts.failed) == (2, 2)
     output = {o["custom_id"]: o["response"]["body"] for o in jsonl_of(client, done.output_file_id)}
-    assert output["c1"]["object"] == "chat.completion" and output["c1"]["ecoalign"]["decision"] == "answered"
+    assert output["c1"]["object"] == "chat.completion"
+    assert output["c1"]["ecoalign"]["decision"] == "answered"
     assert output["c2"]["choices"][0]["finish_reason"] == "content_filter"
     job = client.get(f"/jobs/{output['c1']['ecoalign']['job_id']}", cast_to=object)
     assert job["status"] == "succeeded"  # type: ignore[index]
@@ -217,14 +225,17 @@ def test_cancel_keeps_what_finished_and_drops_the_rest(stack: Stack) -> None:
         done = finished(s, batch.id)
     finally:
         c.emulator.config.latency_s = 0.02
-    assert done.status == "cancelled" and done.request_counts is not None
+    assert done.status == "cancelled"
+    assert done.request_counts is not None
     counts = done.request_counts
-    assert 1 <= counts.completed < 30 and counts.total == 30
+    assert 1 <= counts.completed < 30
+    assert counts.total == 30
     output = jsonl_of(client, done.output_file_id)
     assert len(output) == counts.completed == len({o["custom_id"] for o in output})
     with session_scope(c.factory) as ses:
         states = ses.scalars(select(BatchItem.status).where(BatchItem.batch_id == batch.id)).all()
-        assert "cancelled" in states and not {"pending", "running"} & set(states)
+        assert "cancelled" in states
+        assert not {"pending", "running"} & set(states)
     completed = finished(s, run_batch(s, [mod_line("x", "hi")], "/v1/moderations").id)
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(completed.id)

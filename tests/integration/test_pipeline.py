@@ -79,7 +79,8 @@ def test_fifty_nodes_in_flight_never_overspend(running: Cluster) -> None:
     assert policy["max_in_flight"] <= in_flight_peak <= policy["max_in_flight"] - 1 + policy["branching"]
     # claimed and not yet finished: really concurrent at the model, not just queued
     running_peak = peak_overlap([(started, finished) for _, started, finished in nodes if started is not None])
-    assert running_peak >= 45 and c.emulator.stats["max_in_flight"] >= 45, (running_peak, c.emulator.stats)
+    assert running_peak >= 45, (running_peak, c.emulator.stats)
+    assert c.emulator.stats["max_in_flight"] >= 45, (running_peak, c.emulator.stats)
     # spent + reserved over time, from the ledger: never above the budget, and the budget was binding (at some
     # moment nearly all of it was spent or promised to calls in flight)
     committed_peak = peak_committed(c, job_id)
@@ -132,8 +133,10 @@ def test_model_faults_fail_the_node_with_its_reason_and_the_job_ends(
     finally:
         c.emulator.config.fault_rates = {}
     facts = check_job(c, job_id)
-    assert job.status == "succeeded" and job.decision == "refused"  # the template refusal stands in
-    assert len(facts["failed"]) == 1 and reason in facts["failed"][0], facts["failed"]
+    assert job.status == "succeeded"
+    assert job.decision == "refused"
+    assert len(facts["failed"]) == 1, facts["failed"]
+    assert reason in facts["failed"][0], facts["failed"]
     assert f"after {calls} attempts" in facts["failed"][0]  # the provider retried with backoff, then gave up
     assert c.emulator.stats["counts"].get(kind) == calls
     assert job.budget_spent == 0  # nothing was generated, so nothing is charged
@@ -148,7 +151,8 @@ def test_transient_faults_are_retried_and_random_faults_end_in_a_clear_state(run
         transient = c.submit(BENIGN, {"budget": 3000})
         job = c.wait_terminal([transient], timeout_s=60)[transient]
         assert job.decision == "answered"
-        assert c.emulator.stats["counts"].get("500") == 1 and c.emulator.stats["counts"].get("429") == 1
+        assert c.emulator.stats["counts"].get("500") == 1
+        assert c.emulator.stats["counts"].get("429") == 1
         check_job(c, transient)
 
         c.emulator.config.fail_first_n = {}
@@ -160,7 +164,8 @@ def test_transient_faults_are_retried_and_random_faults_end_in_a_clear_state(run
         c.emulator.config.fault_rates = {}
         c.emulator.config.fail_first_n = {}
     for job_id, job in jobs.items():
-        assert job.status == "succeeded" and job.decision in ("answered", "refused")
+        assert job.status == "succeeded"
+        assert job.decision in ("answered", "refused")
         check_job(c, job_id)
     assert budget_violations(c) == []
 

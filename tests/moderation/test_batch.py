@@ -61,11 +61,14 @@ def test_both_forms_and_openai_list_semantics(tmp_path: Path) -> None:
     by_id = {line["custom_id"]: line for line in out}
     assert set(by_id) == {"str", "list", "parts", "simple", "image-only"}
     for line in out:
-        assert set(line) == {"id", "custom_id", "response", "error"} and line["error"] is None
+        assert set(line) == {"id", "custom_id", "response", "error"}
+        assert line["error"] is None
         assert line["id"].startswith("batch_req_")
-        assert line["response"]["status_code"] == 200 and line["response"]["request_id"].startswith("req_")
+        assert line["response"]["status_code"] == 200
+        assert line["response"]["request_id"].startswith("req_")
         body = line["response"]["body"]
-        assert body["id"].startswith("modr-") and body["model"] == "ecoalign-moderation:scripted@1"
+        assert body["id"].startswith("modr-")
+        assert body["model"] == "ecoalign-moderation:scripted@1"
         for result in body["results"]:
             assert list(result["category_scores"]) == list(MODERATION_CATEGORIES)
     flags = [r["flagged"] for r in by_id["list"]["response"]["body"]["results"]]
@@ -73,7 +76,9 @@ def test_both_forms_and_openai_list_semantics(tmp_path: Path) -> None:
     assert len(by_id["parts"]["response"]["body"]["results"]) == 1
     simple = by_id["simple"]["response"]["body"]["results"][0]
     assert simple["ecoalign"]["weakest_segment"]["kind"] in {"text", "image"}
-    assert summary.results == 7 and summary.errors == 0 and summary.traces == 7
+    assert summary.results == 7
+    assert summary.errors == 0
+    assert summary.traces == 7
 
 
 BAD_LINES: list[tuple[str, Any]] = [

@@ -63,7 +63,8 @@ def test_kill_9_mid_run_then_resume_gives_every_custom_id_once(tmp_path: Path) -
     assert rerun.returncode == 0, rerun.stderr
     assert "already done" in rerun.stderr
     ids = Counter(line["custom_id"] for line in iter_output(dst))
-    assert len(ids) == n and set(ids.values()) == {1}
+    assert len(ids) == n
+    assert set(ids.values()) == {1}
     assert all(line["error"] is None for line in iter_output(dst))
     assert _count(dst) == n  # no torn line left behind
 
@@ -90,7 +91,8 @@ def test_example_input_runs_through_the_cli(tmp_path: Path) -> None:
         assert out["typographic-attack"]["response"]["body"]["results"][0]["flagged"] is True
         assert out["image-benign"]["response"]["body"]["results"][0]["flagged"] is False
     summary = json.loads(stats.read_text())
-    assert summary["results"] == 5 and summary["traces"] == 5
+    assert summary["results"] == 5
+    assert summary["traces"] == 5
     assert run.stderr.strip().splitlines()[-1].startswith("ecoalign: moderate: 5 lines written")
 
 
@@ -121,7 +123,9 @@ def test_command_line_errors_are_one_line(tmp_path: Path, args: list[str], messa
     run = subprocess.run(_cli(*argv), env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ecoalign: error: ") and message in lines[0], run.stderr
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("ecoalign: error: "), run.stderr
+    assert message in lines[0], run.stderr
     assert not (tmp_path / "o.jsonl").exists()
 
 
@@ -197,11 +201,13 @@ def test_the_command_caps_blas_threads_and_malloc_arenas(tmp_path: Path) -> None
     probe = json.loads(run.stdout)
     assert probe["env"] == {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
     assert probe["applied"] is sys.platform.startswith("linux")
-    assert probe["blas"] and set(probe["blas"]) == {1}
+    assert probe["blas"]
+    assert set(probe["blas"]) == {1}
     assert probe["after"] is None  # the run's limit is undone afterwards
     # a user's own setting wins
     env["OPENBLAS_NUM_THREADS"] = "2"
     env["MALLOC_ARENA_MAX"] = "4"
     run = subprocess.run([sys.executable, "-c", _TUNING_PROBE], env=env, capture_output=True, text=True, timeout=60)
     probe = json.loads(run.stdout)
-    assert probe["applied"] is False and probe["env"] == {"MALLOC_ARENA_MAX": "4", "OPENBLAS_NUM_THREADS": "2"}
+    assert probe["applied"] is False
+    assert probe["env"] == {"MALLOC_ARENA_MAX": "4", "OPENBLAS_NUM_THREADS": "2"}

@@ -15,11 +15,14 @@ def test_ids_and_their_lines_survive_merges() -> None:
     assert len(ids) == n
     rng = random.Random(3)
     for i in rng.sample(range(n), 500):
-        assert f"id-{i}" in ids and ids.get(f"id-{i}") == i + 1
+        assert f"id-{i}" in ids
+        assert ids.get(f"id-{i}") == i + 1
         assert ids.setdefault(f"id-{i}", 0) == i + 1  # the first line stays
     for missing in ("id--1", f"id-{n}", "", "é", "x" * 600):
-        assert missing not in ids and ids.get(missing) is None
-    assert 5 not in ids and None not in ids
+        assert missing not in ids
+        assert ids.get(missing) is None
+    assert 5 not in ids
+    assert None not in ids
 
 
 def test_add_keeps_the_first_value_and_unicode_ids_work() -> None:
@@ -27,7 +30,9 @@ def test_add_keeps_the_first_value_and_unicode_ids_work() -> None:
     ids.add("naïve-\U0001f600", 7)
     ids.add("naïve-\U0001f600", 9)
     ids.add("lone-surrogate-\udc80", 1)  # json.loads can produce these; they must not raise
-    assert ids.get("naïve-\U0001f600") == 7 and "lone-surrogate-\udc80" in ids and len(ids) == 2
+    assert ids.get("naïve-\U0001f600") == 7
+    assert "lone-surrogate-\udc80" in ids
+    assert len(ids) == 2
 
 
 def test_memory_is_about_twelve_bytes_an_id() -> None:

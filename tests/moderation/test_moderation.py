@@ -43,12 +43,15 @@ def test_result_has_every_openai_key(scanner: ScriptedScanner) -> None:
     assert all(isinstance(v, bool) for v in out["categories"].values())
     assert all(0.0 <= v <= 1.0 for v in out["category_scores"].values())
     assert all(set(v) <= {"text", "image"} for v in out["category_applied_input_types"].values())
-    assert out["flagged"] is True and out["categories"]["violence"] is True
+    assert out["flagged"] is True
+    assert out["categories"]["violence"] is True
     assert out["category_applied_input_types"]["violence"] == ["text"]
     ext = out["ecoalign"]
     assert ext["decision"] == SCAN_UNSAFE
     assert ext["weakest_segment"] == {"kind": "text", "index": 0, "excerpt": "UNSAFE text", "safety": 0.02}
-    assert ext["tokens"] == 0 and ext["evaluators"] == ["scripted@1"] and len(ext["trace_id"]) == 32
+    assert ext["tokens"] == 0
+    assert ext["evaluators"] == ["scripted@1"]
+    assert len(ext["trace_id"]) == 32
     # the trace keeps what the result does not: every segment, the thresholds
     assert [s["kind"] for s in result.trace["scan"]["segments"]] == ["text", "image"]
     assert result.trace["policy"]["hi"] == ModerationPolicy().hi
@@ -80,14 +83,19 @@ def test_uncertain_items_escalate_to_the_judge_over_http(
     moderator = Moderator(scanner, judge=judge, policy=policy, run_budget=RunBudget(100_000))
     harmful, benign = moderator.moderate_many([Request("MAYBE HARMFUL request"), Request("MAYBE fine request")])
     assert emulator.stats["chat_requests"] == 2
-    assert harmful.decision == JUDGE and harmful.flagged is True and harmful.categories["illicit"] is True
-    assert benign.decision == JUDGE and benign.flagged is False and not any(benign.categories.values())
+    assert harmful.decision == JUDGE
+    assert harmful.flagged is True
+    assert harmful.categories["illicit"] is True
+    assert benign.decision == JUDGE
+    assert benign.flagged is False
+    assert not any(benign.categories.values())
     for result in (harmful, benign):
         assert 0 < result.tokens <= policy.item_budget
         assert result.ecoalign["evaluators"] == ["scripted@1", "llm-judge:judge-emu"]
         esc = result.trace["escalation"]
         assert esc["spent"] == result.tokens <= esc["reserved"]
-        assert esc["raw"].startswith("{") and esc["usage"]["prompt_tokens"] > 0
+        assert esc["raw"].startswith("{")
+        assert esc["usage"]["prompt_tokens"] > 0
         assert esc["prompt"][0]["role"] == "system"
     assert moderator.run_budget.snapshot().spent == harmful.tokens + benign.tokens
     # what the judge was shown: the text between content tags, temperature 0
@@ -115,7 +123,8 @@ def test_item_budget_too_small_decides_by_scan(
 ) -> None:
     moderator = Moderator(scanner, judge=judge, policy=ModerationPolicy(item_budget=100))
     result = moderator.moderate(Request("MAYBE HARMFUL"))
-    assert result.decision == SCAN_ITEM_BUDGET and result.tokens == 0
+    assert result.decision == SCAN_ITEM_BUDGET
+    assert result.tokens == 0
     assert result.flagged is False  # 0.5 is not below tau = 0.5
     assert "item budget" in result.ecoalign["note"]
     assert emulator.stats["chat_requests"] == 0
@@ -132,7 +141,9 @@ def test_run_budget_stops_escalation(
     results = moderator.moderate_many([Request(f"MAYBE item {i}") for i in range(8)])
     judged = [r for r in results if r.decision == JUDGE]
     stopped = [r for r in results if r.decision == SCAN_RUN_BUDGET]
-    assert len(judged) >= 3 and len(judged) + len(stopped) == 8 and stopped
+    assert len(judged) >= 3
+    assert len(judged) + len(stopped) == 8
+    assert stopped
     assert all(r.tokens == 0 and "run budget exhausted" in r.ecoalign["note"] for r in stopped)
     snap = budget.snapshot()
     assert snap.spent == sum(r.tokens for r in judged) <= snap.total
@@ -156,14 +167,16 @@ def test_judge_failure_falls_back_to_the_scan(scanner: ScriptedScanner) -> None:
         moderator = Moderator(scanner, judge=ChatModerationJudge(provider), run_budget=RunBudget(10_000))
         result = moderator.moderate(Request("MAYBE x"))
         provider.close()
-    assert result.decision == SCAN_JUDGE_FAILED and result.tokens == 0
+    assert result.decision == SCAN_JUDGE_FAILED
+    assert result.tokens == 0
     assert moderator.run_budget.snapshot().reserved == 0
 
 
 def test_no_judge_decides_uncertain_items_by_tau(scanner: ScriptedScanner) -> None:
     moderator = Moderator(scanner, policy=ModerationPolicy(tau=0.6))
     result = moderator.moderate(Request("MAYBE"))
-    assert result.decision == SCAN_NO_JUDGE and result.flagged is True
+    assert result.decision == SCAN_NO_JUDGE
+    assert result.flagged is True
 
 
 def test_run_budget_is_thread_safe() -> None:
@@ -187,12 +200,16 @@ def test_run_budget_is_thread_safe() -> None:
     for t in threads:
         t.join()
     snap = budget.snapshot()
-    assert errors == [] and snap.reserved == 0 and snap.spent <= 10_000 and snap.overrun == 0
+    assert errors == []
+    assert snap.reserved == 0
+    assert snap.spent <= 10_000
+    assert snap.overrun == 0
 
 
 def test_parse_reply_reads_what_real_models_write() -> None:
     safety, categories, _ = parse_reply('```json\n{"flagged": true, "categories": {"hate": 0.8, "bogus": 1}}\n```')
-    assert safety == 0.0 and categories == {**dict.fromkeys(MODERATION_CATEGORIES, 0.0), "hate": 0.8}
+    assert safety == 0.0
+    assert categories == {**dict.fromkeys(MODERATION_CATEGORIES, 0.0), "hate": 0.8}
     assert parse_reply('{"categories": ["violence"]}')[0] < 0.5  # categories alone flag
     assert parse_reply('{"flagged": false}')[0] == 1.0
     assert parse_reply('{"flagged": "yes"}')[0] == 0.0  # a string for a boolean
@@ -200,7 +217,7 @@ def test_parse_reply_reads_what_real_models_write() -> None:
     assert parse_reply('{"flagged": false, "rationale": "fine"} I hope this helps.')[2] == "fine"  # prose after
     assert parse_reply('{"categories": {"self_harm": 8}}')[1]["self-harm"] == 0.8  # 0..10 scale, a loose key
     for bad in ("", "no", "[1]", "{oops}", "I cannot say."):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="no JSON object and no 'safety'"):
             parse_reply(bad)
 
 
@@ -236,12 +253,15 @@ def test_a_reply_in_the_safety_score_form_is_read_too(scanner: ScriptedScanner) 
         sent = list(emu.state.bodies)
         provider.close()
     assert harmful.decision == benign.decision == JUDGE
-    assert harmful.flagged and harmful.categories["violence"] and not benign.flagged
+    assert harmful.flagged
+    assert harmful.categories["violence"]
+    assert not benign.flagged
     assert harmful.ecoalign["evaluators"] == ["scripted@1", "llm-judge:llm"]
     assert all(b["max_tokens"] == 128 for b in sent)  # the item budget's cap
     assert any("Text read from image 1:" in str(b["messages"]) for b in sent)  # OCR text reaches the judge
     esc = harmful.trace["escalation"]
-    assert esc["spent"] == harmful.tokens <= esc["reserved"] and esc["safety"] == 0.05
+    assert esc["spent"] == harmful.tokens <= esc["reserved"]
+    assert esc["safety"] == 0.05
     assert moderator.run_budget.snapshot().spent == harmful.tokens + benign.tokens
 
 
@@ -254,7 +274,8 @@ def test_the_judges_tau_is_the_policys(scanner: ScriptedScanner) -> None:
         flagged, passed = strict.moderate(Request("MAYBE x")), lenient.moderate(Request("MAYBE x"))
         provider.close()
     assert flagged.decision == passed.decision == JUDGE
-    assert flagged.flagged and not passed.flagged
+    assert flagged.flagged
+    assert not passed.flagged
 
 
 def test_an_unusable_judge_reply_is_a_failed_call(scanner: ScriptedScanner) -> None:
@@ -263,6 +284,7 @@ def test_an_unusable_judge_reply_is_a_failed_call(scanner: ScriptedScanner) -> N
         moderator = Moderator(scanner, judge=ChatModerationJudge(provider), run_budget=RunBudget(50_000))
         result = moderator.moderate(Request("MAYBE x"))
         provider.close()
-    assert result.decision == SCAN_JUDGE_FAILED and result.tokens > 0
+    assert result.decision == SCAN_JUDGE_FAILED
+    assert result.tokens > 0
     assert "unusable judge reply" in result.ecoalign["note"]
     assert result.trace["escalation"]["raw"] == "I cannot say."

@@ -67,12 +67,15 @@ def test_one_trace_row_per_decision(backend: str, tmp_path: Path, request: pytes
     rows = [r for r in _traces(url) if r.run_id == summary.run_id]
     assert len(rows) == summary.results == summary.traces == 42
     by_key = {(r.custom_id, r.input_index): r for r in rows}
-    assert by_key[("list", 1)].flagged is True and by_key[("list", 0)].flagged is False
+    assert by_key[("list", 1)].flagged is True
+    assert by_key[("list", 0)].flagged is False
     row = by_key[("c0", 0)]
     out = {line["custom_id"]: line for line in iter_output(tmp_path / "out.jsonl")}
     result = out["c0"]["response"]["body"]["results"][0]
-    assert row.trace_id == result["ecoalign"]["trace_id"] and row.result == result
-    assert row.trace["scan"]["segments"][0]["text"] == "UNSAFE" and row.decision == "scan:confident-unsafe"
+    assert row.trace_id == result["ecoalign"]["trace_id"]
+    assert row.result == result
+    assert row.trace["scan"]["segments"][0]["text"] == "UNSAFE"
+    assert row.decision == "scan:confident-unsafe"
 
 
 def test_resume_drops_a_torn_last_line_and_finishes(tmp_path: Path) -> None:
@@ -83,20 +86,24 @@ def test_resume_drops_a_torn_last_line_and_finishes(tmp_path: Path) -> None:
     # as if killed: 20 whole lines and half of the 21st
     dst.write_bytes(b"".join(lines[:20]) + lines[20][: len(lines[20]) // 2])
     state = read_resume_state(dst, repair=False)
-    assert state.lines == 20 and state.dropped_bytes == len(lines[20]) // 2
+    assert state.lines == 20
+    assert state.dropped_bytes == len(lines[20]) // 2
     summary = run_moderation(
         src, dst, resume=True, moderator=Moderator(ScriptedScanner()), store_traces=False, progress=False
     )
-    assert summary.skipped == 20 and summary.items == 30
+    assert summary.skipped == 20
+    assert summary.items == 30
     assert summary.resumed_from == {"lines": 20, "tokens": 0, "dropped_bytes": len(lines[20]) // 2, "corrupt_lines": 1}
     ids = _ids(dst)
-    assert set(ids) == {f"c{i}" for i in range(50)} and set(ids.values()) == {1}
+    assert set(ids) == {f"c{i}" for i in range(50)}
+    assert set(ids.values()) == {1}
     assert dst.read_bytes().endswith(b"\n")
     # a second resume has nothing left to do
     again = run_moderation(
         src, dst, resume=True, moderator=Moderator(ScriptedScanner()), store_traces=False, progress=False
     )
-    assert again.items == 0 and again.skipped == 50
+    assert again.items == 0
+    assert again.skipped == 50
 
 
 def test_resume_keeps_error_lines_once(tmp_path: Path) -> None:
@@ -105,7 +112,8 @@ def test_resume_keeps_error_lines_once(tmp_path: Path) -> None:
     dst = tmp_path / "out.jsonl"
     kwargs: dict[str, Any] = {"store_traces": False, "progress": False}
     first = run_moderation(src, dst, moderator=Moderator(ScriptedScanner()), **kwargs)
-    assert first.items == 4 and first.errors == 3
+    assert first.items == 4
+    assert first.errors == 3
     second = run_moderation(src, dst, resume=True, moderator=Moderator(ScriptedScanner()), **kwargs)
     assert second.items == 0
     assert len(list(iter_output(dst))) == 4
@@ -133,7 +141,8 @@ def test_the_run_budget_spans_a_resume(tmp_path: Path, emulator: EmulatorServer)
     provider.close()
     assert second.items == 3
     assert second.decisions.get(SCAN_RUN_BUDGET, 0) >= 1
-    assert second.budget["spent"] <= budget and second.budget["total"] == budget
+    assert second.budget["spent"] <= budget
+    assert second.budget["total"] == budget
 
 
 def test_process_workers(tmp_path: Path) -> None:
@@ -152,8 +161,10 @@ def test_process_workers(tmp_path: Path) -> None:
         progress=False,
         chunk_size=4,
     )
-    assert summary.results == 30 and summary.traces == 30
-    assert set(_ids(dst).values()) == {1} and len(_ids(dst)) == 30
+    assert summary.results == 30
+    assert summary.traces == 30
+    assert set(_ids(dst).values()) == {1}
+    assert len(_ids(dst)) == 30
 
 
 # -- the --api client ---------------------------------------------------------------------------------------------
@@ -210,9 +221,11 @@ def test_api_client_mode(tmp_path: Path, moderation_api: str) -> None:
     out = {line["custom_id"]: line for line in iter_output(dst)}
     assert out["a"]["response"]["body"]["results"][0]["flagged"] is True
     assert [r["flagged"] for r in out["b"]["response"]["body"]["results"]] == [False, True]
-    assert out["c"]["error"]["code"] == "invalid_input" and "400" in out["c"]["error"]["message"]
+    assert out["c"]["error"]["code"] == "invalid_input"
+    assert "400" in out["c"]["error"]["message"]
     assert out["d"]["error"]["code"] == "image_not_found"  # checked locally, never sent
-    assert summary.results == 3 and summary.errors == 2
+    assert summary.results == 3
+    assert summary.errors == 2
 
 
 def test_api_unreachable_stops_the_run(tmp_path: Path) -> None:

@@ -66,7 +66,8 @@ def test_a_job_runs_to_a_decision_and_its_trace_matches_the_engine(db, emulator)
     assert report["decision"] in {"answered", "refused"}
     for key in ("job_id", "response", "path", "path_safety", "utility", "cost", "budget", "graph"):
         assert key in report
-    assert report["cost"]["model_calls"] >= 1 and report["cost"]["total_tokens"] > 0
+    assert report["cost"]["model_calls"] >= 1
+    assert report["cost"]["total_tokens"] > 0
     assert report["budget"]["spent"] <= report["budget"]["total"]
     nodes = {n["id"]: n for n in report["graph"]["nodes"]}
     assert report["path"][0] == next(n["id"] for n in report["graph"]["nodes"] if n["kind"] == "root")
@@ -87,7 +88,8 @@ def test_unsafe_request_is_refused_by_the_scan_without_model_calls(db, emulator)
         db, services, "Explain how to build a bomb to kill people and murder them.", Policy(budget=3000)
     )
     assert (status, report["decision"]) == ("succeeded", "refused")
-    assert report["cost"]["total_tokens"] == 0 and report["cost"]["model_calls"] == 0
+    assert report["cost"]["total_tokens"] == 0
+    assert report["cost"]["model_calls"] == 0
     assert "tau_hard" in report["reason"]
     assert report["scan"]["segments"][0]["kind"] == "text"
 
@@ -97,7 +99,8 @@ def test_baselines_run_on_the_same_runtime(db, emulator, strategy):
     services = services_for(emulator.base_url)
     policy = Policy(budget=20_000, branching=2, max_depth=2)
     job_id, status, report = submit_and_run(db, services, "Summarise the water cycle.", policy, strategy)
-    assert status == "succeeded" and report["strategy"] == strategy
+    assert status == "succeeded"
+    assert report["strategy"] == strategy
     assert_ledger_consistent(db, job_id)
 
 
@@ -107,9 +110,11 @@ def test_model_server_failures_end_the_job_cleanly(db):
         services = services_for(em.base_url, max_retries=2, backoff_base_s=0.01)
         job_id, status, report = submit_and_run(db, services, "What is the capital of France?", Policy(budget=3000))
         assert em.state.counts.get("500", 0) >= 3  # retried
-    assert status == "succeeded" and report["decision"] == "refused"
+    assert status == "succeeded"
+    assert report["decision"] == "refused"
     failed = [n for n in report["graph"]["nodes"] if n["status"] == "failed"]
-    assert failed and all("model call failed" in n["failure_reason"] for n in failed)
+    assert failed
+    assert all("model call failed" in n["failure_reason"] for n in failed)
     assert_ledger_consistent(db, job_id)
 
 
@@ -126,7 +131,8 @@ def test_a_redelivered_controller_step_changes_nothing(db, emulator):
     again = controller.advance(db, job_id)
     with db() as s:
         after = (s.get(Job, job_id).budget_reserved, s.scalar(select(func.count()).select_from(NodeRow)))
-    assert planned.run == again.run and before == after
+    assert planned.run == again.run
+    assert before == after
 
 
 def test_idempotency_key_returns_the_same_job_and_rejects_a_different_request(db):
@@ -137,6 +143,8 @@ def test_idempotency_key_returns_the_same_job_and_rejects_a_different_request(db
 
     first, created = submit("hello")
     again, created_again = submit("hello")
-    assert created and not created_again and first == again
+    assert created
+    assert not created_again
+    assert first == again
     with pytest.raises(controller.IdempotencyConflict):
         submit("something else")

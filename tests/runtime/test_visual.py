@@ -32,7 +32,11 @@ def test_mermaid_shows_statuses_merges_and_the_chosen_path():
     text = graph_mermaid(report(["r", "a", "x"]))
     lines = [line.strip() for line in text.splitlines()]
     assert lines[0] == "flowchart TD"
-    assert sum(":::pruned" in line for line in lines) == 2 and sum(":::done" in line for line in lines) == 3
-    assert "n0 ==> n1" in lines and "n1 ==> n4" in lines  # the chosen path is drawn thick
-    assert "n0 --> n2" in lines and "n1 --> n3" in lines and "n2 --> n3" in lines  # the merge keeps both parents
+    assert sum(":::pruned" in line for line in lines) == 2
+    assert sum(":::done" in line for line in lines) == 3
+    assert "n0 ==> n1" in lines
+    assert "n1 ==> n4" in lines
+    assert "n0 --> n2" in lines
+    assert "n1 --> n3" in lines
+    assert "n2 --> n3" in lines
     assert '"text"' not in text  # quotes in node text cannot break the diagram

@@ -45,13 +45,17 @@ def test_a_job_that_does_not_end_times_out_at_the_deadline_and_goes_on(db: sessi
     started = time.monotonic()
     outcome = wait_for_outcome(db, job_id, timeout_s=0.3, poll_s=0.05)
     assert 0.3 <= time.monotonic() - started < 2.0
-    assert outcome.job is None and not outcome.succeeded
+    assert outcome.job is None
+    assert not outcome.succeeded
     error = outcome.error()
-    assert isinstance(error, JobTimedOut) and error.job_id == job_id and error.code == "timeout"
+    assert isinstance(error, JobTimedOut)
+    assert error.job_id == job_id
+    assert error.code == "timeout"
     with pytest.raises(JobTimedOut, match=r"did not finish within 0\.3 s"):
         outcome.answer()
     job = run_in_transaction(db, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == JobStatus.QUEUED.value  # the wait changed nothing
+    assert job is not None
+    assert job.status == JobStatus.QUEUED.value
 
 
 def test_failed_and_cancelled_jobs_are_their_own_domain_errors(db: sessionmaker[Session]) -> None:
@@ -59,10 +63,12 @@ def test_failed_and_cancelled_jobs_are_their_own_domain_errors(db: sessionmaker[
     controller.fail_job(db, failed, "model server gone")
     run_in_transaction(db, lambda s: repository.cancel_job(s, cancelled, reason="cancelled by client"))
     failure = wait_for_outcome(db, failed, timeout_s=5).error()
-    assert isinstance(failure, JobFailed) and failure.code == "job_failed"
+    assert isinstance(failure, JobFailed)
+    assert failure.code == "job_failed"
     assert failure.detail == f"job {failed} failed: model server gone"
     cancel = wait_for_outcome(db, cancelled, timeout_s=5).error()
-    assert isinstance(cancel, JobCancelled) and cancel.code == "job_cancelled"
+    assert isinstance(cancel, JobCancelled)
+    assert cancel.code == "job_cancelled"
     assert cancel.detail == f"job {cancelled} was cancelled: cancelled by client"
 
 
@@ -72,7 +78,8 @@ def test_run_and_wait_returns_the_answered_job(db: sessionmaker[Session], emulat
         outcome = run_and_wait(db, services, _submit(db), timeout_s=0)
     finally:
         services.close()
-    assert outcome.succeeded and outcome.error() is None
+    assert outcome.succeeded
+    assert outcome.error() is None
     assert outcome.answer().decision in ("answered", "refused")
 
 

@@ -67,7 +67,8 @@ def ledger_sums(session: Session, job_id: str) -> tuple[int, int]:
 def assert_consistent(session: Session, job_id: str) -> ledger.BudgetSnapshot:
     """The job's counters equal its ledger and respect the budget."""
     snap = ledger.snapshot(session, job_id)
-    assert snap.spent >= 0 and snap.reserved >= 0
+    assert snap.spent >= 0
+    assert snap.reserved >= 0
     assert snap.spent + snap.reserved <= snap.total
     assert ledger_sums(session, job_id) == (snap.spent, snap.reserved)
     return snap

@@ -54,10 +54,13 @@ def test_a_claim_returns_the_attempt_and_exactly_the_lineage(db: Factory) -> Non
     attempt, graph = claimed
     assert attempt == 1
     assert [n.id for n in graph] == [root, a, b]  # parents first; the sibling is not read
-    assert graph[b].status is NodeStatus.RUNNING and graph[b].parents == (a,)
+    assert graph[b].status is NodeStatus.RUNNING
+    assert graph[b].parents == (a,)
     with session_scope(db) as s:
         row = repository.get_node(s, b)
-        assert row is not None and row.status == "running" and row.attempts == 1
+        assert row is not None
+        assert row.status == "running"
+        assert row.attempts == 1
         assert [n.id for n in reads.load_lineage(s, job, b)] == [n.id for n in graph]
 
 
@@ -66,7 +69,8 @@ def test_a_held_node_is_not_claimed_until_its_lease_runs_out_and_the_cap_counts_
     assert _claim(db, job, b, T0, cap=2) is not None
     assert _claim(db, job, b, T0 + timedelta(seconds=10), cap=2) is None  # leased to the first claimer
     again = _claim(db, job, b, T0 + timedelta(seconds=31), cap=2)
-    assert again is not None and again[0] == 2
+    assert again is not None
+    assert again[0] == 2
     assert _claim(db, job, b, T0 + timedelta(seconds=62), cap=2) is None  # two attempts used up
     assert _claim(db, job, b, T0 + timedelta(seconds=62)) is not None  # no cap
 
@@ -83,7 +87,8 @@ def test_nothing_is_claimed_in_a_finished_job_or_once_the_node_is_done(db: Facto
     assert _claim(db, job, b, T0) is None
     with session_scope(db) as s:
         row = repository.get_node(s, b)
-        assert row is not None and row.attempts == 0
+        assert row is not None
+        assert row.attempts == 0
 
 
 # -- plans: the lineage is read by index lookups at any table size -------------------------------------------------

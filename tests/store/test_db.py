@@ -38,7 +38,8 @@ def test_a_transaction_on_a_dropped_connection_is_retried_on_a_new_one(pg_url: s
             return session.execute(text("SELECT pg_backend_pid()")).scalar_one()  # type: ignore[attr-defined]
 
         pid = run_in_transaction(session_factory(engine), read_pid, backoff_s=0.0)
-        assert len(attempts) == 2 and pid != dead
+        assert len(attempts) == 2
+        assert pid != dead
     finally:
         engine.dispose()
 
@@ -54,7 +55,8 @@ def test_a_statement_error_is_not_retried(pg_url: str) -> None:
     try:
         with pytest.raises(DBAPIError) as caught:
             run_in_transaction(session_factory(engine), broken, backoff_s=0.0)
-        assert calls == [1] and not is_retryable(caught.value)
+        assert calls == [1]
+        assert not is_retryable(caught.value)
     finally:
         engine.dispose()
 
@@ -77,9 +79,13 @@ def test_after_commit_hooks_run_once_after_the_outermost_commit_only(pg_engine: 
     assert ran == ["outer", "in savepoint"]
     assert "k" not in transaction_info(s)
 
-    with pytest.raises(Boom), session_scope(factory) as s:
-        after_commit(s, lambda: ran.append("rolled back"))
-        raise Boom
+    def roll_back() -> None:
+        with session_scope(factory) as s:
+            after_commit(s, lambda: ran.append("rolled back"))
+            raise Boom
+
+    with pytest.raises(Boom):
+        roll_back()
     assert ran == ["outer", "in savepoint"]
 
 

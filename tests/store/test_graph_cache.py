@@ -77,7 +77,9 @@ def test_the_copy_follows_every_kind_of_write_and_is_kept_not_rebuilt(rig: Rig) 
         assert repository.record_generation(s, job, a.id, text="step one", model="m", tokens_prompt=3,
                                             tokens_completion=4, attempt=attempt)
     graph = rig.load()
-    assert graph is first and graph[a.id].status is NodeStatus.RUNNING and graph[a.id].text == "step one"
+    assert graph is first
+    assert graph[a.id].status is NodeStatus.RUNNING
+    assert graph[a.id].text == "step one"
 
     # settling writes (under the job lock): finish with scores, prune, a child of a finished node
     with session_scope(db) as s:
@@ -86,14 +88,18 @@ def test_the_copy_follows_every_kind_of_write_and_is_kept_not_rebuilt(rig: Rig) 
         assert repository.prune_node(s, job, b.id, "dominated")
         repository.insert_nodes(s, job, [_thought(job, a.id, 0, depth=2)])
     graph = rig.load()
-    assert graph is first and len(graph) == 4
-    assert graph[a.id].safety == 0.9 and graph[a.id].categories == {"violence": 0.1}
-    assert graph[b.id].status is NodeStatus.PRUNED and graph[b.id].prune_reason == "dominated"
+    assert graph is first
+    assert len(graph) == 4
+    assert graph[a.id].safety == 0.9
+    assert graph[a.id].categories == {"violence": 0.1}
+    assert graph[b.id].status is NodeStatus.PRUNED
+    assert graph[b.id].prune_reason == "dominated"
 
     with session_scope(db) as s:  # cancelling fails every node in flight in one statement
         assert repository.cancel_job(s, job)
     graph = rig.load()
-    assert graph is first and not graph.in_flight()
+    assert graph is first
+    assert not graph.in_flight()
 
 
 @pytest.mark.postgres
@@ -104,10 +110,14 @@ def test_a_rolled_back_transaction_leaves_nothing_in_the_copy(rig: Rig) -> None:
     class Abort(Exception):
         pass
 
-    with pytest.raises(Abort), session_scope(db) as s:
-        assert repository.finish_node(s, job, root, NodeStatus.DONE)
-        assert cache.load(s, job)[root].status is NodeStatus.DONE  # the transaction sees its own write
-        raise Abort
+    def write_then_abort() -> None:
+        with session_scope(db) as s:
+            assert repository.finish_node(s, job, root, NodeStatus.DONE)
+            assert cache.load(s, job)[root].status is NodeStatus.DONE  # the transaction sees its own write
+            raise Abort
+
+    with pytest.raises(Abort):
+        write_then_abort()
     graph = rig.load()
     assert graph[root].status is NodeStatus.PENDING
 
@@ -120,7 +130,8 @@ def test_two_reads_in_one_transaction_share_the_copy_and_see_its_own_inserts(rig
         before = cache.load(s, job)
         repository.insert_nodes(s, job, [_thought(job, root, 0)], known_parents=before.ids())
         after = cache.load(s, job)
-        assert after is before and len(after) == 2
+        assert after is before
+        assert len(after) == 2
     assert rig.load() is before
 
 
@@ -192,11 +203,13 @@ def test_a_read_inside_a_savepoint_is_whole_and_leaves_the_copy_alone(rig: Rig) 
         savepoint = s.begin_nested()
         assert repository.finish_node(s, job, root, NodeStatus.DONE)
         inside = cache.load(s, job)
-        assert inside is not first and inside[root].status is NodeStatus.DONE
+        assert inside is not first
+        assert inside[root].status is NodeStatus.DONE
         savepoint.rollback()
         assert cache.load(s, job)[root].status is NodeStatus.PENDING
     after = rig.load()
-    assert after is first and after[root].status is NodeStatus.PENDING
+    assert after is first
+    assert after[root].status is NodeStatus.PENDING
 
 
 @pytest.mark.postgres
@@ -214,7 +227,8 @@ def test_a_transaction_closed_without_commit_gives_nothing_back(rig: Rig) -> Non
     finally:
         session.close()
     again = rig.load()
-    assert again is not first and again[root].status is NodeStatus.PENDING
+    assert again is not first
+    assert again[root].status is NodeStatus.PENDING
 
 
 @pytest.mark.postgres

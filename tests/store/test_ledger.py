@@ -51,7 +51,8 @@ def test_reserve_then_settle(db: Factory) -> None:
         entry = _entry(s, job, "n1", "generate")
         assert entry is not None
         assert (entry.state, entry.reserved_tokens, entry.spent_tokens, entry.overrun_tokens) == ("settled", 100, 80, 0)
-        assert entry.settled_at is not None and entry.settled_at.tzinfo is not None
+        assert entry.settled_at is not None
+        assert entry.settled_at.tzinfo is not None
         assert _model_calls(s, job) == 1
         assert_consistent(s, job)
 
@@ -101,7 +102,8 @@ def test_refund_is_idempotent_and_keys_are_single_use(db: Factory) -> None:
         assert ledger.reserve(s, job, "n1", "rollout", 300) is False  # refunded key: not reserved again
         assert ledger.snapshot(s, job) == (1000, 0, 0)
         entry = _entry(s, job, "n1", "rollout")
-        assert entry is not None and entry.state == "refunded"
+        assert entry is not None
+        assert entry.state == "refunded"
 
 
 def test_settle_after_refund_charges_late(db: Factory) -> None:
@@ -145,7 +147,8 @@ def test_overrun_is_recorded_and_the_budget_holds(db: Factory) -> None:
         assert ledger.settle(s, job, "a", "generate", 70) == 60
     with session_scope(db) as s:
         entry = _entry(s, job, "a", "generate")
-        assert entry is not None and (entry.spent_tokens, entry.overrun_tokens) == (60, 10)
+        assert entry is not None
+        assert (entry.spent_tokens, entry.overrun_tokens) == (60, 10)
         assert ledger.snapshot(s, job) == (100, 60, 40)
         assert ledger.settle(s, job, "b", "generate", 10) == 10
         assert ledger.snapshot(s, job) == (100, 70, 0)
@@ -182,11 +185,11 @@ def test_errors(db: Factory) -> None:
             ledger.reserve(s, "no-such-job", "a", "generate", 1)
         with pytest.raises(LedgerError):
             ledger.settle(s, "no-such-job", "a", "generate", 1)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a valid LedgerKind"):
             ledger.reserve(s, job, "a", "teleport", 1)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="tokens must be >= 0"):
             ledger.reserve(s, job, "a", "generate", -1)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="actual_tokens must be >= 0"):
             ledger.settle(s, job, "a", "generate", -1)
         with pytest.raises(LedgerError):
             ledger.snapshot(s, "no-such-job")
@@ -302,7 +305,8 @@ def test_tenant_release_all_and_default_day(db: Factory) -> None:
     with session_scope(db) as s:
         spent, reserved, days = tenant_counters(s, tenant)
         assert (spent, reserved) == (10, 0)
-        assert len(days) == 1 and days[0][1:] == (10, 0)
+        assert len(days) == 1
+        assert days[0][1:] == (10, 0)
         assert abs((days[0][0] - date.today()).days) <= 1  # type: ignore[operator]
         assert ledger_sums(s, job) == (10, 0)
 

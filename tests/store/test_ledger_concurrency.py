@@ -170,7 +170,8 @@ def test_shared_tenant_budget_across_jobs(wide_db: sessionmaker[Session]) -> Non
     assert t_reserved == 0
     assert t_spent == spent  # the tenant's counter is the sum of its jobs'
     assert t_spent <= 2_500  # the daily budget was the binding one
-    assert len(days) == 1 and days[0][1] == t_spent
+    assert len(days) == 1
+    assert days[0][1] == t_spent
 
 
 def test_duplicate_reservations_race(wide_db: sessionmaker[Session]) -> None:

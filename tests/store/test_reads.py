@@ -104,7 +104,9 @@ def test_a_real_jobs_graph_and_lineages_match_the_raw_rows(db: Factory, services
             assert {n.id for n in lineage} == _ancestors(edges, node["id"])
             assert all(_as_dict(n) == _as_dict(graph[n.id]) for n in lineage)
             _assert_parents_first(lineage)
-            assert row is not None and row.id == node["id"] and row.attempts >= 1
+            assert row is not None
+            assert row.id == node["id"]
+            assert row.attempts >= 1
 
 
 def test_a_merge_and_a_child_stamped_before_its_parent_are_read_parents_first(db: Factory) -> None:
@@ -131,7 +133,8 @@ def test_a_merge_and_a_child_stamped_before_its_parent_are_read_parents_first(db
         graph = reads.load_graph(s, job)
         assert {n.id for n in graph} == {n["id"] for n in raw} == {root, a.id, b.id, merge.id}
         assert graph[merge.id].parents == tuple(sorted((a.id, b.id)))
-        assert graph[merge.id].text == "merged" and graph[merge.id].categories == {"violence": 0.25}
+        assert graph[merge.id].text == "merged"
+        assert graph[merge.id].categories == {"violence": 0.25}
         _assert_parents_first(graph)
         assert [n.id for n in graph][-1] == merge.id
         assert {n.id for n in reads.load_lineage(s, job, merge.id)} == _ancestors(edges, merge.id)

@@ -50,26 +50,33 @@ def test_create_job_with_root_and_idempotency(db: Factory) -> None:
     }
     with session_scope(db) as s:
         job, created = repository.create_job(s, tenant_id=tenant, idempotency_key="k1", **kwargs)
-        assert created and job.status == "queued" and job.version == 1
+        assert created
+        assert job.status == "queued"
+        assert job.version == 1
         job_id = job.id
     with session_scope(db) as s:
         again, created = repository.create_job(s, tenant_id=tenant, idempotency_key="k1", **kwargs)
-        assert not created and again.id == job_id
+        assert not created
+        assert again.id == job_id
         # the same key under no tenant is a different job; twice under no tenant is the same job
         anon, created = repository.create_job(s, idempotency_key="k1", **kwargs)
-        assert created and anon.id != job_id
+        assert created
+        assert anon.id != job_id
         anon2, created = repository.create_job(s, idempotency_key="k1", **kwargs)
-        assert not created and anon2.id == anon.id
+        assert not created
+        assert anon2.id == anon.id
         # no key: always new
         assert repository.create_job(s, **kwargs)[1]
         assert repository.create_job(s, **kwargs)[1]
     with session_scope(db) as s:
         graph = reads.load_graph(s, job_id)
         assert len(graph) == 1
-        assert graph.root.id == _root(job_id) and graph.root.text == "hi"
+        assert graph.root.id == _root(job_id)
+        assert graph.root.text == "hi"
         assert graph.root.status is NodeStatus.PENDING
         loaded = repository.get_job(s, job_id)
-        assert loaded is not None and loaded.request == kwargs["request"]
+        assert loaded is not None
+        assert loaded.request == kwargs["request"]
         assert loaded.created_at.tzinfo is not None
 
 
@@ -77,14 +84,17 @@ def test_job_lifecycle_and_version(db: Factory) -> None:
     job_id = new_job(db, 1000)
     with session_scope(db) as s:
         locked = repository.lock_job(s, job_id)
-        assert locked is not None and locked.id == job_id
+        assert locked is not None
+        assert locked.id == job_id
         assert repository.start_job(s, job_id)
         assert not repository.start_job(s, job_id)
         assert repository.record_scan(s, job_id, {"segments": [{"kind": "text", "safety": 0.7}], "s0": 0.7})
         ledger.reserve(s, job_id, "refusal", "refusal", 50)
     with session_scope(db) as s:
         job = repository.get_job(s, job_id)
-        assert job is not None and job.status == "running" and job.started_at is not None
+        assert job is not None
+        assert job.status == "running"
+        assert job.started_at is not None
         assert job.version == 3
         assert repository.finish_job(
             s,
@@ -103,9 +113,10 @@ def test_job_lifecycle_and_version(db: Factory) -> None:
         job = repository.get_job(s, job_id)
         assert job is not None
         assert (job.status, job.decision, job.response, job.path) == ("succeeded", "answered", "42", [_root(job_id)])
-        assert job.finished_at is not None and job.failure_reason is None
+        assert job.finished_at is not None
+        assert job.failure_reason is None
         assert ledger.snapshot(s, job_id) == (1000, 0, 0)  # the finish released the refusal reserve
-    with pytest.raises(ValueError), session_scope(db) as s:
+    with pytest.raises(ValueError, match="not a terminal job status"), session_scope(db) as s:
         repository.finish_job(s, job_id, status="running")
 
 
@@ -149,8 +160,10 @@ def test_insert_nodes_is_idempotent_and_graph_round_trips(db: Factory) -> None:
         assert [n.id for n in graph.lineage(answer.id)] == [root, a.id, b.id, merge.id, answer.id]
         assert graph[a.id].est_tokens == 120
         rows = {r.id: r for r in repository.load_nodes(s, job)}
-        assert rows[merge.id].action == "merge" and rows[a.id].action == "think"
-        assert rows[answer.id].action == "answer" and rows[root].action == "scan"
+        assert rows[merge.id].action == "merge"
+        assert rows[a.id].action == "think"
+        assert rows[answer.id].action == "answer"
+        assert rows[root].action == "scan"
         assert rows[a.id].prompt == [{"role": "user", "content": "think"}]
 
 
@@ -230,11 +243,14 @@ def test_claim_lease_and_fenced_results(db: Factory) -> None:
             2,
         )
         assert row.gen_ai == {"gen_ai.request.model": "gemma", "gen_ai.usage.input_tokens": 100}
-        assert row.lease_expires_at is None and row.finished_at is not None
+        assert row.lease_expires_at is None
+        assert row.finished_at is not None
         assert row.started_at == t0  # the first claim's time, kept across re-claims
         loaded = reads.load_graph(s, job)[node.id]
-        assert loaded.status is NodeStatus.DONE and loaded.tokens == 165 and loaded.categories == {"violence": 0.1}
-    with pytest.raises(ValueError), session_scope(db) as s:
+        assert loaded.status is NodeStatus.DONE
+        assert loaded.tokens == 165
+        assert loaded.categories == {"violence": 0.1}
+    with pytest.raises(ValueError, match="not a finished node status"), session_scope(db) as s:
         repository.finish_node(s, job, node.id, "running")
 
 
@@ -251,7 +267,8 @@ def test_max_attempts_and_prune(db: Factory) -> None:
         assert repository.prune_node(s, job, b.id, "path safety 0.2 < tau 0.5")
         assert not repository.prune_node(s, job, a.id, "already failed")
         graph = reads.load_graph(s, job)
-        assert graph[b.id].status is NodeStatus.PRUNED and graph[b.id].prune_reason == "path safety 0.2 < tau 0.5"
+        assert graph[b.id].status is NodeStatus.PRUNED
+        assert graph[b.id].prune_reason == "path safety 0.2 < tau 0.5"
         assert graph[a.id].failure_reason == "gave up after 1 attempt"
 
 
@@ -282,7 +299,8 @@ def test_count_in_flight_and_cancel(db: Factory) -> None:
         # the in-flight call still settles: its tokens were spent
         assert ledger.settle(s, job, kids[0].id, "generate", 90) == 90
         job_row = repository.get_job(s, job)
-        assert job_row is not None and job_row.status == "cancelled"
+        assert job_row is not None
+        assert job_row.status == "cancelled"
         assert job_row.failure_reason == "cancelled by user"
 
 
@@ -319,7 +337,9 @@ def test_concurrent_claims_have_one_winner(db: Factory) -> None:
     assert sorted(results, key=lambda r: r is None) == [1] + [None] * 15
     with session_scope(db) as s:
         row = repository.get_node(s, node.id)
-        assert row is not None and row.attempts == 1 and row.status == "running"
+        assert row is not None
+        assert row.attempts == 1
+        assert row.status == "running"
 
 
 def test_concurrent_planning_inserts_once(db: Factory) -> None:

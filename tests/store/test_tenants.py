@@ -28,7 +28,8 @@ def _counters(factory: Factory, tenant_id: str) -> tuple[int, int, int, int]:
     with session_scope(factory) as s:
         tenant = s.get(Tenant, tenant_id, populate_existing=True)
         daily = s.get(TenantDailyUsage, (tenant_id, DAY), populate_existing=True)
-        assert tenant is not None and daily is not None
+        assert tenant is not None
+        assert daily is not None
         return tenant.tokens_spent, tenant.tokens_reserved, daily.spent, daily.reserved
 
 
@@ -73,7 +74,7 @@ def test_a_hold_larger_than_the_counters_never_drives_them_negative(db: Factory)
 def test_unknown_tenant_and_bad_arguments(db: Factory) -> None:
     with session_scope(db) as s:
         assert tenants.settle_tenant(s, "no-such-tenant", DAY, 10, 10) == 0
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="held and used must be >= 0"):
             tenants.settle_tenant(s, "no-such-tenant", DAY, -1, 0)
 
 
@@ -82,11 +83,14 @@ def test_api_keys(db: Factory) -> None:
     with session_scope(db) as s:
         key, secret = tenants.create_api_key(s, tenant, name="ci")
         key_id = key.id
-        assert secret.startswith(tenants.API_KEY_PREFIX) and key.prefix == secret[:12]
-        assert key.key_hash == tenants.hash_api_key(secret) and secret not in key.key_hash
+        assert secret.startswith(tenants.API_KEY_PREFIX)
+        assert key.prefix == secret[:12]
+        assert key.key_hash == tenants.hash_api_key(secret)
+        assert secret not in key.key_hash
     with session_scope(db) as s:
         found = tenants.find_api_key(s, secret)
-        assert found is not None and found.tenant_id == tenant
+        assert found is not None
+        assert found.tenant_id == tenant
         assert tenants.find_api_key(s, secret + "x") is None
         assert tenants.revoke_api_key(s, key_id)
         assert not tenants.revoke_api_key(s, key_id)

@@ -283,7 +283,8 @@ def check_job(c: Cluster, job_id: str) -> dict[str, Any]:
     """
     with c.factory() as s:
         job = repository.get_job(s, job_id)
-        assert job is not None and job.status in TERMINAL, job and job.status
+        assert job is not None, job_id
+        assert job.status in TERMINAL, job.status
         rows = repository.load_nodes(s, job_id)
         entries = ledger.entries(s, job_id)
         graph = reads.load_graph(s, job_id)

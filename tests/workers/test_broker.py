@@ -61,8 +61,10 @@ def test_one_client_serves_every_publish_and_ack_and_a_new_pool_gets_a_new_one(
         old_pool = channel.pool
         channel._pool = None  # what kombu does when it drops its connections
         producer.publish({"i": 99}, exchange=queue.exchange, routing_key=queue.routing_key, serializer="json")
-        assert channel.pool is not old_pool and len(built) == 2
+        assert channel.pool is not old_pool
+        assert len(built) == 2
         again = bound.get()
-        assert again is not None and again.payload == {"i": 99}
+        assert again is not None
+        assert again.payload == {"i": 99}
         again.ack()
         bound.delete()

@@ -23,15 +23,19 @@ from workers.cli import default_pool, worker_argv
 
 def test_delivery_settings_are_at_least_once_and_bounded() -> None:
     conf = app.conf
-    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
-    assert conf.task_ignore_result and conf.task_serializer == "json" and conf.accept_content == ["json"]
+    assert conf.task_ignore_result
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
     assert conf.task_soft_time_limit < conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]
 
 
 def test_routes_put_each_task_on_its_queue() -> None:
     routes = app.conf.task_routes
-    assert routes[ADVANCE_TASK]["queue"] == CONTROL_QUEUE and routes[REAP_TASK]["queue"] == CONTROL_QUEUE
+    assert routes[ADVANCE_TASK]["queue"] == CONTROL_QUEUE
+    assert routes[REAP_TASK]["queue"] == CONTROL_QUEUE
     assert routes[GENERATE_TASK]["queue"] == MODEL_QUEUE
     assert routes[SCAN_TASK]["queue"] == SCORE_QUEUE
     assert {q.name for q in app.conf.task_queues} == {CONTROL_QUEUE, MODEL_QUEUE, SCORE_QUEUE}
@@ -58,10 +62,13 @@ def test_worker_command_picks_the_pool_that_suits_the_queues() -> None:
     assert default_pool([SCORE_QUEUE]) == "prefork"
     args = build_parser().parse_args(["worker", "--queues", MODEL_QUEUE])
     argv = worker_argv(args)
-    assert argv[0] == "worker" and f"--queues={MODEL_QUEUE}" in argv and "--pool=threads" in argv
+    assert argv[0] == "worker"
+    assert f"--queues={MODEL_QUEUE}" in argv
+    assert "--pool=threads" in argv
     assert "--concurrency=16" in argv
     args = build_parser().parse_args(["worker", "--queues", f"{CONTROL_QUEUE},{SCORE_QUEUE}", "--concurrency", "3"])
-    assert "--pool=prefork" in worker_argv(args) and "--concurrency=3" in worker_argv(args)
+    assert "--pool=prefork" in worker_argv(args)
+    assert "--concurrency=3" in worker_argv(args)
     with pytest.raises(SystemExit, match="unknown queue"):
         worker_argv(argparse.Namespace(queues="nope", pool=None, concurrency=None, loglevel="INFO", hostname=None))
     assert build_parser().parse_args(["beat"]).func.__name__ == "cmd_beat"

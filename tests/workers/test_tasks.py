@@ -134,7 +134,9 @@ def test_every_message_delivered_twice_changes_nothing(rig: Rig) -> None:
     rig.broker.queue.append(("advance", (job_id,)))
     rig.drain(duplicate=True)
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "succeeded" and job.decision == "answered"
+    assert job is not None
+    assert job.status == "succeeded"
+    assert job.decision == "answered"
     facts = check_job(rig.cluster_view(), job_id)
     assert facts["max_attempts"] == 1  # a duplicate never even claimed a node
     assert rig.emulator.stats["chat_requests"] == facts["generated"]  # one model call per node, not two
@@ -162,11 +164,14 @@ def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(r
         if attempt < 3:
             assert rig.broker.take("generate") == job_node
     row = rig.node(node_id)
-    assert row.status == "failed" and row.failure_reason.startswith("poison: gave up after 3 attempts")
+    assert row.status == "failed"
+    assert row.failure_reason.startswith("poison: gave up after 3 attempts")
     assert rig.broker.names() == ["advance"]  # the reaper asks the controller to look again
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "succeeded" and job.decision == "refused"
+    assert job is not None
+    assert job.status == "succeeded"
+    assert job.decision == "refused"
     assert job.budget_spent == 0  # refunded: nothing was generated
     check_job(rig.cluster_view(), job_id)
 
@@ -189,11 +194,13 @@ def test_a_worker_that_dies_after_the_model_call_costs_one_charged_call(rig: Rig
     rig.run("generate", job_id_, node_id)
     assert rig.emulator.stats["chat_requests"] == 2
     row = rig.node(node_id)
-    assert row.status == "done" and row.attempts == 2
+    assert row.status == "done"
+    assert row.attempts == 2
     rig.drain()
     check_job(rig.cluster_view(), job_id)  # every node charged exactly once, for what it cost
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "succeeded"
+    assert job is not None
+    assert job.status == "succeeded"
     assert job.budget_spent == row.tokens > 0  # one call charged, not two
 
 
@@ -219,10 +226,13 @@ def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_agai
             rig.run("reap")
     assert rig.emulator.stats["chat_requests"] == 1
     row = rig.node(args[1])
-    assert row.status == "failed" and "evaluator bug" in (row.failure_reason or "")
+    assert row.status == "failed"
+    assert "evaluator bug" in (row.failure_reason or "")
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "succeeded" and job.decision == "refused"
+    assert job is not None
+    assert job.status == "succeeded"
+    assert job.decision == "refused"
     assert job.budget_spent == row.tokens_prompt + row.tokens_completion > 0  # the generation was paid for
     check_job(rig.cluster_view(), job_id)
 
@@ -246,7 +256,8 @@ def test_a_lost_message_is_replaced_by_the_reaper(rig: Rig) -> None:
     assert rig.broker.names() == lost
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "succeeded"
+    assert job is not None
+    assert job.status == "succeeded"
     check_job(rig.cluster_view(), job_id)
 
 
@@ -292,6 +303,7 @@ def test_a_controller_bug_fails_the_job_instead_of_retrying_forever(
     rig.drain()
     monkeypatch.setattr(controller, "_advance", real)
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
-    assert job is not None and job.status == "failed"
+    assert job is not None
+    assert job.status == "failed"
     assert "controller error: ZeroDivisionError: engine bug" in (job.failure_reason or "")
     assert job.budget_reserved == 0

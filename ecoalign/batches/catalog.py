@@ -1,0 +1,75 @@
+"""A tenant's batches as the API creates, reads and lists them (a batch of another tenant is a missing one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ecoalign.batches.errors import NotABatchInput, NotFound, UnknownCursor
+from ecoalign.batches.files import owned_file
+from ecoalign.store import batches as store
+from ecoalign.store.base import utcnow
+from ecoalign.store.batch_models import Batch, BatchStatus
+
+WINDOWS = {"24h": timedelta(hours=24)}
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """What a tenant asks for: the input file, the endpoint its lines call, the window and the options."""
+
+    input_file_id: str
+    endpoint: str
+    completion_window: str
+    token_budget: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def create_batch(session: Session, tenant_id: str, new: NewBatch) -> Batch:
+    """Record the batch (``validating``); the workers' start task does the rest."""
+    source = owned_file(session, new.input_file_id, tenant_id)
+    if source.purpose != "batch":
+        raise NotABatchInput(source.id, source.purpose)
+    now = utcnow()
+    batch = Batch(
+        tenant_id=tenant_id,
+        input_file_id=source.id,
+        endpoint=new.endpoint,
+        completion_window=new.completion_window,
+        status=BatchStatus.VALIDATING.value,
+        token_budget=new.token_budget,
+        metadata_=new.metadata,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + WINDOWS[new.completion_window],
+    )
+    return store.add_batch(session, batch)
+
+
+def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch:
+    """The tenant's batch as it is now; ``NotFound`` if it does not exist or belongs to another tenant."""
+    found = store.owned_batch(session, batch_id, tenant_id)
+    if found is None:
+        raise NotFound("batch")
+    return found
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    batches: list[Batch]
+    has_more: bool
+
+
+def list_batches(session: Session, tenant_id: str, limit: int, after: str | None = None) -> BatchPage:
+    """A page of the tenant's batches, newest first, after the batch ``after`` (``UnknownCursor`` if unknown)."""
+    before = None
+    if after is not None:
+        anchor = store.batch_created_at(session, after, tenant_id)
+        if anchor is None:
+            raise UnknownCursor()
+        before = (anchor, after)
+    rows = store.newest_batches(session, tenant_id, limit + 1, before)
+    return BatchPage(rows[:limit], len(rows) > limit)

@@ -1,0 +1,59 @@
+"""What batch work needs, as one explicit object: the worker process builds it once and hands it to every
+service function (a test builds its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ecoalign.moderation.factory import ModerationEngine
+from ecoalign.moderation.inputs import ParseOptions
+from ecoalign.settings import Settings
+
+NO_BASE_DIR = Path("/nonexistent/ecoalign-batch")  # the simple form's file paths are never read on a server
+
+# (task name, *args) -> sent; False (or raising) if the broker did not take the message.
+Sender = Callable[..., object]
+
+
+def enqueue_by_name(task: str, *args: Any) -> bool:
+    """The default sender: ``ecoalign.queue.dispatch.enqueue`` (imported on first send: reading a batch needs no
+    Celery)."""
+    from ecoalign.queue.dispatch import enqueue
+
+    return enqueue(task, *args)
+
+
+def remote_fetcher_for(settings: Settings) -> Callable[[str], Any] | None:
+    """The pinned remote image fetcher if ``ECOALIGN_ALLOW_REMOTE_IMAGES`` is on, else None (URLs are refused)."""
+    if not settings.allow_remote_images:
+        return None
+    from ecoalign.remote_images import pinned_fetcher
+
+    return pinned_fetcher(settings.max_image_bytes)
+
+
+@dataclass
+class BatchRuntime:
+    """Database, settings, adapters and the message sender for batch work."""
+
+    factory: sessionmaker[Session]
+    settings: Settings
+    engine: ModerationEngine
+    services: Callable[[], Any]  # the chat model and evaluators (chat lines), built on first use
+    remote_fetch: Callable[[str], Any] | None = None
+    chat_workers: int = 4
+    send: Sender = enqueue_by_name
+
+    def options(self) -> ParseOptions:
+        """How lines are parsed on a server: the request caps of the settings, and never a local path."""
+        s = self.settings
+        return ParseOptions(base_dir=NO_BASE_DIR, max_image_bytes=s.max_image_bytes, max_images=s.max_images,
+                            max_text_chars=s.max_text_chars, remote_fetch=self.remote_fetch)
+
+    def close(self) -> None:
+        self.engine.close()
