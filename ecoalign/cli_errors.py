@@ -1,6 +1,6 @@
 """What every ``ecoalign`` subcommand shares: the user-error type and the ``--policy`` JSON option.
 
-Its own module so subcommand modules (``moderate_cli``, ``api.cli``, ``workers.cli``) need not import
+Its own module so subcommand modules (``ecoalign.bulk.cli``, ``api.cli``, ``workers.cli``) need not import
 ``ecoalign.cli``, which imports them.
 """
 

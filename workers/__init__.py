@@ -1,1 +1,1 @@
-"""Celery app and tasks: thin shells over ecoalign.runtime steps."""
+"""The worker processes: Celery task shells over ecoalign (runtime for jobs, batches for the Batch API)."""

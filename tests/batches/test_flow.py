@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from ecoalign.runtime.moderation import ModerationEngine
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,11 +17,12 @@ from ecoalign.batches.recovery import recover
 from ecoalign.batches.run import run_line
 from ecoalign.batches.runtime import BatchRuntime
 from ecoalign.batches.start import begin_batch
+from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.queue.names import BATCH_MODERATION_LINE_TASK, BATCH_START_TASK
 from ecoalign.settings import Settings
+from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchStatus, StoredFile
 from ecoalign.store.db import session_scope
-from ecoalign.store.models import utcnow
 
 
 class Broker:
