@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecoalign.content import Request
@@ -21,7 +20,6 @@ from ecoalign.engine.strategies import get_strategy
 from ecoalign.runtime import controller
 from ecoalign.runtime.report import job_view
 from ecoalign.store import repository, tenants
-from ecoalign.store.models import Job
 
 IdempotencyConflict = controller.IdempotencyConflict  # code: idempotency_conflict
 
@@ -83,9 +81,7 @@ def submit_tenant_job(
     The budget check is skipped for a replay (the job exists and was paid for). Raises ``TenantBudgetExhausted``
     or ``IdempotencyConflict`` (the key was used with another request). Runs in the caller's transaction.
     """
-    replay = idempotency_key is not None and session.scalars(
-        select(Job.id).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
-    ).first()
+    replay = idempotency_key is not None and repository.job_for_key(session, tenant_id, idempotency_key) is not None
     if not replay:
         check_tenant_budget(session, tenant_id, minimal_job_tokens(request, policy, strategy))
     job_id, created = controller.submit(

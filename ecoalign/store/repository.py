@@ -121,10 +121,7 @@ def create_job(
         .returning(JOBS.c.id)
     ).first()
     if inserted is None:
-        existing: Job | None = None
-        if idempotency_key is not None:
-            tenant_match = Job.tenant_id.is_(None) if tenant_id is None else Job.tenant_id == tenant_id
-            existing = session.scalars(select(Job).where(tenant_match, Job.idempotency_key == idempotency_key)).first()
+        existing = None if idempotency_key is None else job_for_key(session, tenant_id, idempotency_key)
         if existing is None:
             existing = session.get(Job, job_id)
         if existing is None:
@@ -135,6 +132,12 @@ def create_job(
     job = session.get(Job, job_id)
     assert job is not None
     return job, True
+
+
+def job_for_key(session: Session, tenant_id: str | None, idempotency_key: str) -> Job | None:
+    """The job this idempotency key created for the tenant (or among tenant-less jobs), if any."""
+    tenant_match = Job.tenant_id.is_(None) if tenant_id is None else Job.tenant_id == tenant_id
+    return session.scalars(select(Job).where(tenant_match, Job.idempotency_key == idempotency_key)).first()
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
