@@ -203,11 +203,15 @@ class Root:
         with self._lock:
             if os.getpid() != self._pid:
                 return
-            services, moderation = self._services if self._own_services else None, self._moderation
-            self._services = self._services if not self._own_services else None
+            built_services = self._services if self._own_services else None
+            provider, moderation = self._provider, self._moderation
+            if self._own_services:
+                self._services = None
             self._provider = self._moderation = None
-            if services is not None:
-                services.close()
+            if built_services is not None:
+                built_services.close()  # its closers close the provider
+            elif provider is not None:
+                getattr(provider, "close", lambda: None)()
             if moderation is not None:
                 moderation.close()
             self._stop_server()

@@ -132,3 +132,11 @@ def test_a_forked_child_uses_the_parents_server_and_never_stops_it(servers: list
     assert server.running
     parent.close()
     assert server.stops == [os.getpid()]
+
+
+def test_a_provider_asked_for_alone_is_closed_too(servers: list[FakeServer]) -> None:
+    root = Root(offline_free_settings())
+    provider = root.provider()
+    root.close()
+    assert provider.closed == 1  # type: ignore[attr-defined]
+    assert servers[0].stops == [os.getpid()]
