@@ -18,10 +18,9 @@ from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
 from api.routes import batches, chat, files, health, jobs, moderations
 from ecoalign import __version__
-from ecoalign.remote_images import pinned_fetcher
 from ecoalign.runtime.inprocess import InProcessJobs
+from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings, get_settings
-from ecoalign.store.db import make_engine, session_factory
 
 DESCRIPTION = """\
 Inference-time alignment of vision-language models as an economically rational search (EcoAlign).
@@ -38,31 +37,43 @@ def create_app(
     *,
     queues: Callable[[], Sequence[str]] | None = None,
     metrics_window_s: float = 300.0,
+    root: Root | None = None,
 ) -> FastAPI:
     """Build the app. ``dispatcher(job_id)`` starts a job (default: the workers' Celery controller task);
     ``queues()`` names the Celery queues whose depth ``/metrics`` reports (default: those of ``ecoalign.queue.app``).
+    ``root`` is the process's composition root (default: one built here from ``settings`` and closed at shutdown;
+    a root passed in is its caller's to close).
     """
-    settings = settings or get_settings()
-    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
-    sessions = session_factory(engine)
+    if root is None:
+        settings = settings or get_settings()
+        own_root: Root | None = Root(settings)
+        root = own_root
+    else:
+        settings, own_root = root.settings, None
+    engine = root.database()
+    sessions = root.sessions()
     registry, http_metrics = build_registry(
         sessions, settings.broker_url, queues or _cached(celery_queue_names), window_s=metrics_window_s
     )
     ctx = AppContext(
         settings=settings,
+        root=root,
         engine=engine,
         sessions=sessions,
         dispatcher=dispatcher or celery_dispatcher,
-        remote_fetch=pinned_fetcher(settings.max_image_bytes) if settings.allow_remote_images else None,
+        remote_fetch=root.remote_fetch(),
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
-        inprocess_jobs=InProcessJobs(settings, sessions),
+        inprocess_jobs=InProcessJobs(settings, sessions, root.services),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         ctx.inprocess_jobs.close()
-        engine.dispose()
+        if own_root is not None:
+            own_root.close()
+        else:
+            engine.dispose()
 
     app = FastAPI(
         title="ecoalign",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Image
 from ecoalign.runtime.inprocess import InProcessJobs
+from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings
 
 # job_id → start the job (enqueue its controller task). Returns False (or raises) if the broker did not take it.
@@ -19,7 +20,11 @@ Dispatcher = Callable[[str], object]
 
 @dataclass
 class AppContext:
+    """``root`` is the process's composition root (models, scanner, moderation engine); ``engine`` and ``sessions``
+    are its database, kept here because nearly every handler needs them."""
+
     settings: Settings
+    root: Root
     engine: Engine
     sessions: sessionmaker[Session]
     dispatcher: Dispatcher

@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ecoalign.content import Request
+    from ecoalign.evaluators.embedder import load_minilm
+    from ecoalign.evaluators.ocr import OcrEngine
+    from ecoalign.evaluators.safety_model import SafetyModel
     from ecoalign.evaluators.scanner import OfflineScanner
     from training.safety_corpus import load_corpus
 
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"probe items found in the training corpus (the probe must stay out of it): {leaked}", file=sys.stderr)
         return 2
 
-    scanner = OfflineScanner()
+    scanner = OfflineScanner(SafetyModel(load_minilm()), OcrEngine)  # OCR loads only if an image comes
     sides = {"benign": BENIGN, "harmful": HARMFUL, "reported": tuple(("reported", t) for t in REPORTED)}
     print(f"scanner {scanner.evaluator_id}  model {scanner.model_id}  tau {args.tau}")
     for side, items in sides.items():

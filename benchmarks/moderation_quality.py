@@ -31,6 +31,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ecoalign.content import Image, Request
+from ecoalign.evaluators.embedder import load_minilm
+from ecoalign.evaluators.ocr import OcrEngine
+from ecoalign.evaluators.safety_model import SafetyModel
 from ecoalign.evaluators.scanner import OfflineScanner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in xstest
         ],
     }
-    scanner = OfflineScanner()
+    scanner = OfflineScanner(SafetyModel(load_minilm()), OcrEngine())
     scanner.scan(Request("warm up", (Image(render("warm up", font)),)))  # load models outside the timings
     results = {name: evaluate(scanner, items, args.batch, args.tau) for name, items in sets.items()}
     if args.ablation:

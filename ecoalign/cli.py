@@ -89,11 +89,12 @@ def _request_from_args(args: argparse.Namespace, settings: Any) -> Any:
 def cmd_align(args: argparse.Namespace) -> int:
     from ecoalign.engine.strategies import get_strategy
     from ecoalign.runtime import controller
-    from ecoalign.runtime.factory import ServiceError, build_services
+    from ecoalign.runtime.factory import ServiceError
     from ecoalign.runtime.report import full_report
+    from ecoalign.runtime.root import Root
     from ecoalign.runtime.waiting import run_and_wait
     from ecoalign.settings import get_settings
-    from ecoalign.store.db import make_engine, run_in_transaction, session_factory
+    from ecoalign.store.db import run_in_transaction
     from ecoalign.store.migrate import ensure_schema
 
     settings = get_settings()
@@ -107,16 +108,14 @@ def cmd_align(args: argparse.Namespace) -> int:
         raise CliError(f"--mermaid: folder does not exist: {os.path.dirname(os.path.abspath(args.mermaid))}")
     if args.model_url and not args.model:
         raise CliError("--model-url needs --model (or $ECOALIGN_MODEL)")
+    root = Root(_align_settings(settings, args))  # this process's one composition root
     try:
-        services = build_services(
-            settings, model_url=args.model_url, model=args.model, judge_url=args.judge_url, judge_model=args.judge_model
-        )
-    except ServiceError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        db_url = args.db or settings.db_url
-        ensure_schema(db_url)
-        factory = session_factory(make_engine(db_url))
+        try:
+            services = root.services()
+        except ServiceError as exc:
+            raise CliError(str(exc)) from None
+        ensure_schema(root.settings.db_url)
+        factory = root.sessions()
         job_id, _ = run_in_transaction(
             factory, lambda s: controller.submit(s, request, policy, strategy=args.strategy)
         )
@@ -124,7 +123,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         outcome = run_and_wait(factory, services, job_id, workers=args.workers, timeout_s=0)
         report = run_in_transaction(factory, lambda s: full_report(s, job_id))
     finally:
-        services.close()
+        root.close()
     if args.mermaid:
         from ecoalign.runtime.visual import graph_mermaid
 
@@ -135,6 +134,18 @@ def cmd_align(args: argparse.Namespace) -> int:
     else:
         print(render_report(report))
     return 0 if outcome.succeeded else 1
+
+
+def _align_settings(settings: Any, args: argparse.Namespace) -> Any:
+    """The settings with the command line's choices of model, judge and database (a flag wins over the setting)."""
+    chosen = {
+        "model_url": args.model_url or settings.model_url,
+        "model": args.model or settings.model,
+        "judge_url": args.judge_url or settings.judge_url,
+        "judge_model": args.judge_model or settings.judge_model,
+        "db_url": args.db or settings.db_url,
+    }
+    return settings.model_copy(update=chosen)
 
 
 def render_report(report: dict[str, Any]) -> str:

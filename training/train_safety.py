@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    from ecoalign.evaluators.embedder import get_minilm
+    from ecoalign.evaluators.embedder import load_minilm
 
     rows = load_corpus(Path(args.corpus))
     t0 = time.perf_counter()
-    x = get_minilm().embed([r["text"] for r in rows]).astype(np.float32)
+    x = load_minilm().embed([r["text"] for r in rows]).astype(np.float32)
     y = np.array([TARGETS[r["label"]] for r in rows], dtype=np.float32)
     index = {c: i for i, c in enumerate(MODERATION_CATEGORIES)}
     cat = np.array([index.get(r["category"], -1) if r["label"] == "unsafe" else -1 for r in rows], dtype=np.int64)

@@ -3,25 +3,20 @@
 Queues (routes in ``ecoalign.queue.app``): start, finalize and the reaper on the control queue, moderation lines on
 the score queue, chat lines on the model queue, so existing worker pools serve batches without a new queue. Why the
 work is safe under at-least-once delivery is told in ``ecoalign.batches``; here: decorate, call the service with
-this process's ``BatchRuntime``, and the retry policy of a line.
+a ``BatchRuntime`` over this process's root (``workers.process``), and the retry policy of a line.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable
 from typing import Any
-
-from celery.signals import worker_process_shutdown
 
 from ecoalign.batches.output import finalize_batch
 from ecoalign.batches.recovery import recover
 from ecoalign.batches.run import run_line
-from ecoalign.batches.runtime import BatchRuntime, remote_fetcher_for
+from ecoalign.batches.runtime import BatchRuntime
 from ecoalign.batches.start import begin_batch
-from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.queue.app import app
 from ecoalign.queue.dispatch import enqueue
 from ecoalign.queue.names import (
@@ -36,48 +31,18 @@ from workers import process
 log = logging.getLogger(__name__)
 
 
-def build_runtime() -> BatchRuntime:
-    """This worker process's batch runtime: its database, settings, adapters, and sending through the broker."""
-    settings = process.settings()
-    return BatchRuntime(process.db(), settings, ModerationEngine(settings), process.services,
-                        remote_fetcher_for(settings), send=enqueue)
-
-
-class ProcessRuntime:
-    """The ``BatchRuntime`` of this worker process, built once on first use; a forked child builds its own
-    (it never reuses its parent's connections or threads)."""
-
-    def __init__(self, build: Callable[[], BatchRuntime]) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._pid = -1
-        self._runtime: BatchRuntime | None = None
-
-    def get(self) -> BatchRuntime:
-        with self._lock:
-            if self._runtime is None or self._pid != os.getpid():
-                self._runtime, self._pid = self._build(), os.getpid()
-            return self._runtime
-
-    def close(self) -> None:
-        with self._lock:
-            if self._runtime is not None and self._pid == os.getpid():
-                self._runtime.close()
-            self._runtime = None
-
-
-runtime = ProcessRuntime(build_runtime)
-
-
-@worker_process_shutdown.connect
-def _close_runtime(**_: Any) -> None:
-    runtime.close()
+def runtime() -> BatchRuntime:
+    """The batch runtime over this worker process's root (its database, settings, moderation engine and adapters),
+    sending through the broker. Cheap: it only holds the root's members, which the root built once."""
+    root = process.root()
+    return BatchRuntime(root.sessions(), root.settings, root.moderation(), root.services, root.remote_fetch(),
+                        send=enqueue)
 
 
 @app.task(name=BATCH_START_TASK)
 def batch_start(batch_id: str) -> str:
     """Validate the input file, insert one row per line, send one message per usable line."""
-    return f"{begin_batch(runtime.get(), batch_id)} lines sent"
+    return f"{begin_batch(runtime(), batch_id)} lines sent"
 
 
 def _retrying(task: Any, run: Callable[[], str]) -> str:
@@ -94,23 +59,23 @@ def _retrying(task: Any, run: Callable[[], str]) -> str:
 @app.task(name=BATCH_MODERATION_LINE_TASK, bind=True)
 def batch_moderation_line(self: Any, batch_id: str, item_id: int, offset: int, length: int) -> str:
     """One ``/v1/moderations`` line."""
-    return _retrying(self, lambda: run_line(runtime.get(), batch_id, item_id, offset, length))
+    return _retrying(self, lambda: run_line(runtime(), batch_id, item_id, offset, length))
 
 
 @app.task(name=BATCH_CHAT_LINE_TASK, bind=True)
 def batch_chat_line(self: Any, batch_id: str, item_id: int, offset: int, length: int) -> str:
     """One ``/v1/chat/completions`` line (an in-process EcoAlign job), bounded by the task's soft time limit."""
-    rt = runtime.get()
+    rt = runtime()
     wait_s = max(1.0, rt.settings.task_soft_time_limit_s - 5.0)
     return _retrying(self, lambda: run_line(rt, batch_id, item_id, offset, length, chat_wait_s=wait_s))
 
 
 @app.task(name=BATCH_FINALIZE_TASK)
 def batch_finalize(batch_id: str) -> str:
-    return finalize_batch(runtime.get(), batch_id) or "not ready"
+    return finalize_batch(runtime(), batch_id) or "not ready"
 
 
 @app.task(name=BATCH_REAP_TASK)
 def batch_reap() -> dict[str, int]:
     """Periodic (beat): restart, re-send, finalize or expire stuck batches. Safe to run anywhere, any number."""
-    return recover(runtime.get())
+    return recover(runtime())

@@ -1,8 +1,10 @@
-"""Per-worker-process resources: the database engine, the adapters (``build_services``) and the lease keeper.
+"""The worker process's composition root (``ecoalign.runtime.root.Root``) and its lease keeper.
 
-Created lazily on first use and keyed by pid, so a prefork child never uses a connection pool or a thread
-inherited from its parent (the parent's pool is dropped without closing its sockets, which the parent still
-owns). Safe for the threads pool: creation is under a lock, and the objects themselves are thread-safe.
+Built on first use and keyed by pid, so a prefork child never uses a connection pool or a thread inherited from its
+parent: a child builds its own root with ``Root.for_child`` (which borrows the parent's local model server and
+drops the parent's pool without closing its sockets, which the parent still owns). Safe for the threads pool: the
+root and the keeper are created under a lock, and the objects themselves are thread-safe. Tests and benchmarks
+inject their settings, session factory or adapters with ``use`` and forget them with ``reset``.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ecoalign.runtime.root import Root
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings, get_settings
 from ecoalign.store import repository
-from ecoalign.store.db import make_engine, run_in_transaction, session_factory
+from ecoalign.store.db import run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -82,27 +85,40 @@ class LeaseKeeper:
                             del self._held[(job_id, node_id)]
 
 
-class _Process:
+def engine_options(s: Settings) -> dict[str, Any]:
+    """A worker's database pool: sized, pre-pinged or not, and without prepared statements behind PgBouncer
+    (transaction mode changes the server connection between transactions, so psycopg's automatic server-side
+    prepared statements would be missing on the next one)."""
+    connect_args = {"prepare_threshold": None} if s.db_pgbouncer else {}
+    return {
+        "pool_size": s.db_pool_size,
+        "max_overflow": s.db_max_overflow,
+        "pool_pre_ping": s.db_pre_ping,
+        "connect_args": connect_args,
+    }
+
+
+class _Worker:
+    """This process's root and lease keeper (one lock); a forked child replaces what it inherited."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pid = -1
-        self.engine: Engine | None = None
-        self.factory: sessionmaker[Session] | None = None
-        self.services: Services | None = None
+        self.pid = os.getpid()
+        self.root: Root | None = None
         self.keeper: LeaseKeeper | None = None
 
-    def reset_if_forked(self) -> None:
-        """Drop what a forked child inherited (called with the lock held)."""
-        if self.pid == os.getpid():
-            return
-        if self.engine is not None:
-            self.engine.dispose(close=False)  # the sockets belong to the parent
-        self.engine = self.factory = self.services = self.keeper = None
-        self.pid = os.getpid()
+    def current_root(self) -> Root:
+        """The root of this process (called with the lock held)."""
+        if self.pid != os.getpid():  # forked: never the parent's pool, threads or server ownership
+            self.root = self.root.for_child() if self.root is not None else None
+            self.keeper, self.pid = None, os.getpid()
+        if self.root is None:
+            settings = get_settings()
+            self.root = Root(settings, engine_options=engine_options(settings))
+        return self.root
 
 
-_state = _Process()
-_settings_override: Settings | None = None
+_worker = _Worker()
 
 
 def use(
@@ -111,83 +127,64 @@ def use(
     factory: sessionmaker[Session] | None = None,
     services_: Services | None = None,
 ) -> None:
-    """Inject this process's settings, session factory or adapters (in-process tests and benchmarks)."""
-    global _settings_override
-    with _state.lock:
-        _state.reset_if_forked()
-        if settings_ is not None:
-            _settings_override = settings_
-        if factory is not None:
-            _state.factory = factory
-        if services_ is not None:
-            _state.services = services_
-        _state.keeper = None
+    """Make this process's root one built from ``settings_`` (default: the current settings) with the session
+    factory and adapters given (in-process tests and benchmarks); the injected objects stay their owners' to close.
+    """
+    with _worker.lock:
+        previous = _worker.current_root()
+        settings = settings_ or previous.settings
+        previous.close()
+        if _worker.keeper is not None:
+            _worker.keeper.stop()
+        _worker.keeper = None
+        _worker.root = Root(settings, engine_options=engine_options(settings), sessions=factory, services=services_)
 
 
 def reset() -> None:
-    """Forget injected and lazily built resources (tests); injected objects are left to their owners."""
-    global _settings_override
-    with _state.lock:
-        if _state.keeper is not None:
-            _state.keeper.stop()
-        if _state.engine is not None:  # built here, not injected
-            _state.engine.dispose()
-        _settings_override = None
-        _state.engine = _state.factory = _state.services = _state.keeper = None
+    """Close and forget this process's root and keeper (tests); injected objects are left to their owners."""
+    with _worker.lock:
+        if _worker.keeper is not None:
+            _worker.keeper.stop()
+        if _worker.root is not None and _worker.pid == os.getpid():
+            _worker.root.close()
+        _worker.root = _worker.keeper = None
+
+
+def root() -> Root:
+    """This worker process's composition root."""
+    with _worker.lock:
+        return _worker.current_root()
 
 
 def settings() -> Settings:
-    return _settings_override or get_settings()
+    return root().settings
 
 
 def db() -> sessionmaker[Session]:
     """This process's session factory (one engine per process; one session per task transaction)."""
-    with _state.lock:
-        _state.reset_if_forked()
-        if _state.factory is None:
-            s = settings()
-            # Behind PgBouncer (transaction mode) a server connection changes between transactions, so
-            # psycopg's automatic server-side prepared statements would be missing on the next one.
-            connect_args = {"prepare_threshold": None} if s.db_pgbouncer else {}
-            _state.engine = make_engine(
-                s.db_url,
-                pool_size=s.db_pool_size,
-                max_overflow=s.db_max_overflow,
-                pool_pre_ping=s.db_pre_ping,
-                connect_args=connect_args,
-            )
-            _state.factory = session_factory(_state.engine)
-        return _state.factory
+    return root().sessions()
 
 
 def services() -> Services:
     """This process's chat model and evaluators, built once (loading the offline evaluators takes seconds)."""
-    with _state.lock:
-        _state.reset_if_forked()
-        if _state.services is None:
-            from ecoalign.runtime.factory import build_services
-
-            _state.services = build_services(settings())
-        return _state.services
+    return root().services()
 
 
 def keeper() -> LeaseKeeper:
-    factory = db()
-    with _state.lock:
-        if _state.keeper is None:
-            _state.keeper = LeaseKeeper(factory, settings().node_lease_s)
-        return _state.keeper
+    with _worker.lock:
+        current = _worker.current_root()
+        if _worker.keeper is None:
+            _worker.keeper = LeaseKeeper(current.sessions(), current.settings.node_lease_s)
+        return _worker.keeper
 
 
 def shutdown() -> None:
     """Release this process's resources (worker shutdown)."""
-    with _state.lock:
-        if _state.pid != os.getpid():
+    with _worker.lock:
+        if _worker.pid != os.getpid():
             return
-        if _state.keeper is not None:
-            _state.keeper.stop()
-        if _state.services is not None:
-            _state.services.close()
-        if _state.engine is not None:
-            _state.engine.dispose()
-        _state.engine = _state.factory = _state.services = _state.keeper = None
+        if _worker.keeper is not None:
+            _worker.keeper.stop()
+        if _worker.root is not None:
+            _worker.root.close()
+        _worker.root = _worker.keeper = None

@@ -16,12 +16,10 @@ as ``ecoalign moderate`` and the Batch API's moderation lines; the budgets are `
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi import Request as HttpRequest
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.auth import CurrentPrincipal
@@ -31,7 +29,6 @@ from api.routes.jobs import _401, _422, _503
 from api.schemas import ErrorOut, ImagePart, Text, TextPart, _In
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Request
-from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.moderation.inputs import InputError, ParseOptions, parse_input
 from ecoalign.moderation.service import moderate_request
 from ecoalign.settings import Settings
@@ -42,19 +39,6 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 MAX_INPUTS = 256
 MAX_PARTS = 64
-_ENGINE_LOCK = threading.Lock()
-
-
-def engine_for(app: FastAPI, settings: Settings) -> ModerationEngine:
-    """The app's ``ModerationEngine`` (built on first use, then shared by every request)."""
-    with _ENGINE_LOCK:
-        found = getattr(app.state, "moderation_engine", None)
-        if found is None:
-            found = ModerationEngine(settings)
-            app.state.moderation_engine = found
-    return cast(ModerationEngine, found)
-
-
 # -- request and response models -----------------------------------------------------------------------------------
 class ModerationOptions(_In):
     """ecoalign's extension: budgets for this request (each capped by the server's own setting)."""
@@ -142,12 +126,12 @@ class ModerationOut(BaseModel):
         **_503,
     },
 )
-def create_moderation(body: ModerationCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict:
+def create_moderation(body: ModerationCreate, principal: CurrentPrincipal, ctx: Ctx) -> dict:
     settings = ctx.settings
     requests = parse_inputs(body, settings, ctx.remote_fetch)
     options = body.ecoalign or ModerationOptions()
     return moderate_request(
-        engine_for(http.app, settings),
+        ctx.root.moderation(),
         ctx.sessions,
         requests,
         tenant_id=principal.tenant_id,

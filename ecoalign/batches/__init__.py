@@ -25,5 +25,5 @@ Why it is safe under at-least-once delivery (no chords, Postgres is the truth):
   is still running), finalizes a batch whose lines are all done, and expires batches past their completion window.
 
 Everything batch work needs (database, settings, moderation engine, chat services, the message sender) is one
-explicit ``runtime.BatchRuntime``, built once per worker process by the worker and handed to every function.
+explicit ``runtime.BatchRuntime``, built by the worker over its process's composition root and handed to every function.
 """

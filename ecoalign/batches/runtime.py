@@ -1,5 +1,5 @@
-"""What batch work needs, as one explicit object: the worker process builds it once and hands it to every
-service function (a test builds its own)."""
+"""What batch work needs, as one explicit object: the worker builds it over its process's composition root
+(``ecoalign.runtime.root``) and hands it to every service function (a test builds its own)."""
 
 from __future__ import annotations
 
@@ -28,18 +28,10 @@ def enqueue_by_name(task: str, *args: Any) -> bool:
     return enqueue(task, *args)
 
 
-def remote_fetcher_for(settings: Settings) -> Callable[[str], Any] | None:
-    """The pinned remote image fetcher if ``ECOALIGN_ALLOW_REMOTE_IMAGES`` is on, else None (URLs are refused)."""
-    if not settings.allow_remote_images:
-        return None
-    from ecoalign.remote_images import pinned_fetcher
-
-    return pinned_fetcher(settings.max_image_bytes)
-
-
 @dataclass
 class BatchRuntime:
-    """Database, settings, adapters and the message sender for batch work."""
+    """Database, settings, adapters and the message sender for batch work. It owns none of them: the root that
+    built them closes them."""
 
     factory: sessionmaker[Session]
     settings: Settings
@@ -54,6 +46,3 @@ class BatchRuntime:
         s = self.settings
         return ParseOptions(base_dir=NO_BASE_DIR, max_image_bytes=s.max_image_bytes, max_images=s.max_images,
                             max_text_chars=s.max_text_chars, remote_fetch=self.remote_fetch)
-
-    def close(self) -> None:
-        self.engine.close()

@@ -64,14 +64,27 @@ def add_moderate_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_moderate)
 
 
-def _scanner(name: str) -> Any:
-    """The scanner ``ECOALIGN_EVALUATOR`` names (``ecoalign.moderation.factory``), its errors as one-line CLI errors."""
-    from ecoalign.moderation.factory import SetupError, build_scanner
+def _scanner(root: Any) -> Any:
+    """The root's scanner (``ECOALIGN_EVALUATOR``, ``ecoalign.moderation.factory``), its errors as one-line CLI
+    errors."""
+    from ecoalign.moderation.factory import SetupError
 
     try:
-        return build_scanner(name)
+        return root.scanner()
     except SetupError as exc:
         raise CliError(str(exc)) from None
+
+
+def child_scanner(settings: Any) -> Any:
+    """The scanner of an ``--executor process`` child: each child builds its own composition root (closed when the
+    child exits). Module-level, so the process pool can pickle a ``functools.partial`` of it."""
+    import atexit
+
+    from ecoalign.runtime.root import Root
+
+    root = Root(settings)
+    atexit.register(root.close)
+    return root.scanner()
 
 
 def _policy(args: argparse.Namespace) -> Any:
@@ -122,8 +135,8 @@ def cmd_moderate(args: argparse.Namespace) -> int:
     from ecoalign.bulk.api_client import ApiClient
     from ecoalign.bulk.errors import RunError
     from ecoalign.bulk.runner import check_paths, run_moderation
-    from ecoalign.moderation.factory import build_scanner
     from ecoalign.moderation.inputs import ParseOptions
+    from ecoalign.runtime.root import Root
     from ecoalign.settings import get_settings
 
     _validate(args)
@@ -154,7 +167,9 @@ def cmd_moderate(args: argparse.Namespace) -> int:
             closers.append(client.close)
             summary = run_moderation(src, dst, chunk_fn=client.chunk_fn(options), store_traces=False, **common)
         else:
-            moderator = _moderator(args, settings, closers)
+            root = Root(settings)  # this process's one composition root
+            closers.append(root.close)
+            moderator = _moderator(args, root, closers)
             summary = run_moderation(
                 src,
                 dst,
@@ -163,7 +178,7 @@ def cmd_moderate(args: argparse.Namespace) -> int:
                 db_url=args.db or settings.db_url,
                 store_traces=not args.no_traces,
                 executor=args.executor,
-                scanner_factory=functools.partial(build_scanner, settings.evaluator),
+                scanner_factory=functools.partial(child_scanner, settings),
                 **common,
             )
     except RunError as exc:
@@ -239,12 +254,12 @@ def _limit_blas_threads(threads: int | None) -> Any:
     return undo
 
 
-def _moderator(args: argparse.Namespace, settings: Any, closers: list[Any]) -> Any:
+def _moderator(args: argparse.Namespace, root: Any, closers: list[Any]) -> Any:
     from ecoalign.moderation.moderator import Moderator
 
     policy = _policy(args)
-    judge = _judge(args, settings, policy, closers) if args.judge_url else None
-    scanner = _scanner(settings.evaluator)
+    judge = _judge(args, root.settings, policy, closers) if args.judge_url else None
+    scanner = _scanner(root)
     return Moderator(scanner, judge=judge, policy=policy)
 
 

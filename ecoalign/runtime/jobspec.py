@@ -2,6 +2,12 @@
 
 Why a cache: a job's request, policy, strategy and tenant never change after ``submit``, so a worker need not
 read and decode the job row again for every node.
+
+Why it is a module-level memo and not a member of the process's composition root (``ecoalign.runtime.root``): it
+holds no resource (nothing to close, nothing a forked child must not use: an inherited entry is still right), and
+its key is global: job ids are random uuid4s, so one id names one job in every database a process may see, and a
+spec read from any of them is the same immutable value. Threading a cache object through every controller and
+node step would add a parameter without changing a result.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from ecoalign.batches.recovery import reap
 from ecoalign.batches.run import load_line, run_line
 from ecoalign.batches.runtime import BatchRuntime
 from ecoalign.batches.start import start_batch
-from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.queue.names import (
     BATCH_CHAT_LINE_TASK,
     BATCH_FINALIZE_TASK,
@@ -36,6 +35,7 @@ from ecoalign.queue.names import (
     BATCH_REAP_TASK,
     BATCH_START_TASK,
 )
+from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchItem, ModerationTrace
@@ -101,14 +101,16 @@ def client(batch_app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def rt(batch_app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) -> BatchRuntime:
+def rt(batch_app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) -> Iterator[BatchRuntime]:
     def no_model() -> Any:
         raise AssertionError("moderation lines need no chat model")
 
     def no_broker(*message: Any) -> bool:
         raise AssertionError(f"this test drives the lines itself; nothing is sent: {message}")
 
-    return BatchRuntime(sessions, settings, ModerationEngine(settings), no_model, send=no_broker)
+    root = Root(settings, sessions=sessions)  # a worker process's own root
+    yield BatchRuntime(sessions, settings, root.moderation(), no_model, send=no_broker)
+    root.close()
 
 
 def upload(client: TestClient, tenant: TenantKey, content: bytes, *, purpose: str = "batch") -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ecoalign.batches.recovery import recover
 from ecoalign.batches.run import run_line
 from ecoalign.batches.runtime import BatchRuntime
 from ecoalign.batches.start import begin_batch
+from ecoalign.evaluators.heuristic import HeuristicScanner
 from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.queue.names import BATCH_MODERATION_LINE_TASK, BATCH_START_TASK
 from ecoalign.settings import Settings
@@ -46,9 +47,9 @@ def rt(db: sessionmaker[Session], broker: Broker) -> Iterator[BatchRuntime]:
     def no_model() -> Any:
         raise AssertionError("moderation lines need no chat model")
 
-    runtime = BatchRuntime(db, settings, ModerationEngine(settings), no_model, send=broker)
-    yield runtime
-    runtime.close()
+    engine = ModerationEngine(settings, HeuristicScanner)
+    yield BatchRuntime(db, settings, engine, no_model, send=broker)
+    engine.close()
 
 
 def line(custom_id: str, text: str) -> str:

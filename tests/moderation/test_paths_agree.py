@@ -35,7 +35,7 @@ from ecoalign.batches.output import finalize_batch
 from ecoalign.batches.run import run_line
 from ecoalign.batches.runtime import BatchRuntime
 from ecoalign.batches.start import start_batch
-from ecoalign.moderation.factory import ModerationEngine
+from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings
 from ecoalign.store import tenants
 from ecoalign.store.db import session_factory, session_scope
@@ -156,13 +156,18 @@ def _batch(client: httpx.Client, content: bytes, sessions: sessionmaker[Session]
     def no_broker(*message: Any) -> bool:
         raise AssertionError(f"this test runs the lines itself, as a worker's task would: {message}")
 
-    # the code a worker's batch tasks run (workers/batch_tasks.py is a shell over it), in this process
-    rt = BatchRuntime(sessions, settings, ModerationEngine(settings), no_model, send=no_broker)
-    started = start_batch(rt, batch_id)
-    for ref in started.lines:
-        run_line(rt, batch_id, ref.item_id, ref.offset, ref.length)
-    if started.finalize:
-        finalize_batch(rt, batch_id)
+    # the code a worker's batch tasks run (workers/batch_tasks.py is a shell over it), in this process, over a
+    # root of its own as a worker process has
+    root = Root(settings, sessions=sessions)
+    try:
+        rt = BatchRuntime(sessions, settings, root.moderation(), no_model, send=no_broker)
+        started = start_batch(rt, batch_id)
+        for ref in started.lines:
+            run_line(rt, batch_id, ref.item_id, ref.offset, ref.length)
+        if started.finalize:
+            finalize_batch(rt, batch_id)
+    finally:
+        root.close()
     batch = client.get(f"/v1/batches/{batch_id}").json()
     assert batch["status"] == "completed", batch
     output = client.get(f"/v1/files/{batch['output_file_id']}/content")

@@ -119,19 +119,24 @@ def test_gemma_format_reads_only_string_contents(llama_server: LlamaServer) -> N
     assert with_system_tokens > flat_tokens
 
 
-def test_local_provider_uses_the_shared_server() -> None:
-    from ecoalign.providers import local_llama
+def test_the_root_starts_one_local_server_and_stops_it_at_close() -> None:
+    """Without a model URL a process's root starts the local server once, hands out its client, and stops it."""
+    from ecoalign.runtime.root import Root
+    from ecoalign.settings import Settings
 
-    provider = local_llama.local_provider(timeout_s=60)
+    root = Root(Settings(model_url=None, model_timeout_s=60, db_url="sqlite://"))
     try:
-        assert provider.text_only
-        assert provider.max_concurrency == 1
+        provider = root.provider()
+        assert provider.text_only  # type: ignore[attr-defined]
+        assert provider.max_concurrency == 1  # type: ignore[attr-defined]
         completion = provider.complete([{"role": "user", "content": Request("Hello").user_content()}], max_tokens=4)
         assert completion.usage.completion_tokens > 0
-        assert local_llama.shared_local_server() is local_llama.shared_local_server()
+        server = root.local_server()
+        assert server is root.local_server()
+        assert server.running
     finally:
-        provider.close()
-        local_llama._stop_shared()
+        root.close()
+    assert not server.running
 
 
 def test_a_server_that_dies_at_start_reports_why(tmp_path: Path) -> None:
