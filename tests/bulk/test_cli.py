@@ -133,8 +133,7 @@ def test_cli_escalates_to_a_judge_within_the_run_budget(tmp_path: Path) -> None:
     """The CLI with --judge-url on the emulator: uncertain items (the keyword scanner's images are 0.5) are
     judged until --budget is spent, then decided by the scan; tokens add up in the stats."""
     from ecoalign.testing.emulator import EmulatorServer
-
-    from .conftest import data_url, png_bytes
+    from tests.moderation.conftest import data_url, png_bytes
 
     src = tmp_path / "in.jsonl"
     image = data_url(png_bytes())

@@ -31,8 +31,7 @@ from ecoalign.providers.openai_http import OpenAIChatProvider
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import make_engine, session_factory, session_scope
 from ecoalign.testing.emulator import EmulatorServer, _bound_socket
-
-from .conftest import ScriptedScanner, judge_reply
+from tests.moderation.conftest import ScriptedScanner, judge_reply
 
 
 def _write(path: Path, lines: list[dict[str, Any]]) -> Path:

@@ -14,8 +14,7 @@ from ecoalign.bulk.runner import run_moderation
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.moderation.inputs import ParseOptions
 from ecoalign.moderation.moderator import Moderator
-
-from .conftest import ScriptedScanner, data_url, png_bytes
+from tests.moderation.conftest import ScriptedScanner, data_url, png_bytes
 
 
 def _run(tmp_path: Path, lines: list[Any], **kwargs: Any) -> tuple[list[dict], Any]:
