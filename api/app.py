@@ -53,7 +53,7 @@ def create_app(
     engine = root.database()
     sessions = root.sessions()
     registry, http_metrics = build_registry(
-        sessions, settings.broker_url, queues or _cached(celery_queue_names), window_s=metrics_window_s
+        sessions, settings.broker_url, queues or celery_queue_names, window_s=metrics_window_s
     )
     ctx = AppContext(
         settings=settings,
@@ -94,14 +94,3 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
     return app
-
-
-def _cached(fn: Callable[[], Sequence[str]]) -> Callable[[], Sequence[str]]:
-    names: list[Sequence[str]] = []
-
-    def get() -> Sequence[str]:
-        if not names:
-            names.append(fn())
-        return names[0]
-
-    return get

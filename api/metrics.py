@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecoalign.queue.names import QUEUES
 from ecoalign.store import stats
 from ecoalign.store.base import utcnow
 from ecoalign.store.models import JobStatus
@@ -197,18 +198,8 @@ class QueueCollector(Collector):
 
 
 def celery_queue_names() -> list[str]:
-    """The queues the Celery app declares (``ecoalign.queue.app``), else Celery's default ``celery`` queue."""
-    try:
-        import ecoalign.queue.app as worker_module
-    except Exception:  # the API can run without the workers package importable
-        return ["celery"]
-    app = getattr(worker_module, "app", None) or getattr(worker_module, "celery", None)
-    conf = getattr(app, "conf", None)
-    if conf is None:
-        return ["celery"]
-    names = [q.name for q in (conf.task_queues or [])]
-    default = conf.task_default_queue or "celery"
-    return sorted(set(names) | {default})
+    """The queues the workers consume (``ecoalign.queue.names``; the Celery app declares exactly these)."""
+    return sorted(QUEUES)
 
 
 def build_registry(

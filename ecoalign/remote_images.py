@@ -180,3 +180,9 @@ def pinned_fetcher(
         return image
 
     return fetch
+
+
+def remote_fetcher(allowed: bool, max_bytes: int) -> Callable[[str], Image] | None:
+    """The fetcher of a process or command: the pinned one when remote images are allowed, else None (http(s)
+    image URLs are then refused)."""
+    return pinned_fetcher(max_bytes) if allowed else None

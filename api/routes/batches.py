@@ -220,14 +220,7 @@ def list_batches(
     ] = None,
 ) -> dict[str, Any]:
     def read(session: Session) -> dict[str, Any]:
-        page = catalog.list_batches(session, principal.tenant_id, limit, after)
-        return {
-            "object": "list",
-            "data": [batch_view(b) for b in page.batches],
-            "first_id": page.batches[0].id if page.batches else None,
-            "last_id": page.batches[-1].id if page.batches else None,
-            "has_more": page.has_more,
-        }
+        return catalog.list_batches(session, principal.tenant_id, limit, after).openai_list(batch_view)
 
     return run_in_transaction(ctx.sessions, read)
 

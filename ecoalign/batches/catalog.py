@@ -13,6 +13,7 @@ from ecoalign.batches.files import owned_file
 from ecoalign.store import batches as store
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchStatus
+from ecoalign.store.pagination import InvalidCursor, Page
 
 WINDOWS = {"24h": timedelta(hours=24)}
 
@@ -57,19 +58,9 @@ def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch:
     return found
 
 
-@dataclass(frozen=True)
-class BatchPage:
-    batches: list[Batch]
-    has_more: bool
-
-
-def list_batches(session: Session, tenant_id: str, limit: int, after: str | None = None) -> BatchPage:
+def list_batches(session: Session, tenant_id: str, limit: int, after: str | None = None) -> Page[Batch]:
     """A page of the tenant's batches, newest first, after the batch ``after`` (``UnknownCursor`` if unknown)."""
-    before = None
-    if after is not None:
-        anchor = store.batch_created_at(session, after, tenant_id)
-        if anchor is None:
-            raise UnknownCursor()
-        before = (anchor, after)
-    rows = store.newest_batches(session, tenant_id, limit + 1, before)
-    return BatchPage(rows[:limit], len(rows) > limit)
+    try:
+        return store.batch_page(session, tenant_id, limit, after)
+    except InvalidCursor:
+        raise UnknownCursor() from None

@@ -43,6 +43,6 @@ class BatchRuntime:
 
     def options(self) -> ParseOptions:
         """How lines are parsed on a server: the request caps of the settings, and never a local path."""
-        s = self.settings
-        return ParseOptions(base_dir=NO_BASE_DIR, max_image_bytes=s.max_image_bytes, max_images=s.max_images,
-                            max_text_chars=s.max_text_chars, remote_fetch=self.remote_fetch)
+        fetch = self.remote_fetch
+        return ParseOptions.from_settings(NO_BASE_DIR, settings=self.settings, allow_remote=fetch is not None,
+                                          remote_fetch=fetch)

@@ -56,18 +56,11 @@ def build_scanner(
 def judge_provider(settings: Settings, url: str, model: str | None, *, concurrency: int) -> OpenAIChatProvider:
     """A client of the judge's OpenAI-compatible server with the settings' key, timeout and retries (no request
     made: the caller checks it or finds out at the first call)."""
-    from ecoalign.providers.openai_http import OpenAIChatProvider
+    from ecoalign.providers.openai_http import client_for
 
     if not model:
         raise SetupError("ECOALIGN_JUDGE_URL needs ECOALIGN_JUDGE_MODEL")
-    return OpenAIChatProvider(
-        url,
-        model,
-        api_key=settings.judge_api_key,
-        timeout_s=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
-        max_concurrency=concurrency,
-    )
+    return client_for(settings, url, model, api_key=settings.judge_api_key, concurrency=concurrency)
 
 
 class ModerationEngine:

@@ -68,10 +68,10 @@ class ParseOptions:
 
             settings = get_settings()
         remote = settings.allow_remote_images if allow_remote is None else allow_remote
-        if remote and remote_fetch is None:
-            from ecoalign.remote_images import pinned_fetcher
+        if remote_fetch is None:
+            from ecoalign.remote_images import remote_fetcher
 
-            remote_fetch = pinned_fetcher(settings.max_image_bytes)
+            remote_fetch = remote_fetcher(remote, settings.max_image_bytes)
         return cls(
             base_dir=base_dir,
             max_image_bytes=settings.max_image_bytes,

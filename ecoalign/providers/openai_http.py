@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -49,6 +49,9 @@ from ecoalign.providers.base import (
     ProviderUnavailable,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from ecoalign.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +321,21 @@ class OpenAIChatProvider:
 
 
 # -- module helpers --------------------------------------------------------------------------------
+
+
+def client_for(
+    settings: Settings, url: str, model: str, *, api_key: str | None, concurrency: int
+) -> OpenAIChatProvider:
+    """A client of the OpenAI-compatible server at ``url`` with the settings' timeout and retries: the one builder
+    of the chat model's and the judges' clients (no request made)."""
+    return OpenAIChatProvider(
+        url,
+        model,
+        api_key=api_key,
+        timeout_s=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+        max_concurrency=concurrency,
+    )
 
 
 def _headers(api_key: str | None) -> dict[str, str]:

@@ -28,18 +28,11 @@ class ServiceError(RuntimeError):
 def http_provider(settings: Settings, url: str, model: str | None, api_key: str | None) -> OpenAIChatProvider:
     """A client of the OpenAI-compatible server at ``url`` with the settings' timeout, retries and concurrency
     (no request made: ``build_provider`` checks it, lazy users find out at their first call)."""
-    from ecoalign.providers.openai_http import OpenAIChatProvider
+    from ecoalign.providers.openai_http import client_for
 
     if not model:
         raise ServiceError(f"a model name is needed for {url}")
-    return OpenAIChatProvider(
-        url,
-        model,
-        api_key=api_key,
-        timeout_s=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
-        max_concurrency=settings.model_concurrency,
-    )
+    return client_for(settings, url, model, api_key=api_key, concurrency=settings.model_concurrency)
 
 
 def build_provider(

@@ -180,12 +180,10 @@ class Root:
         """The pinned remote image fetcher if ``ECOALIGN_ALLOW_REMOTE_IMAGES`` is on, else None (URLs refused)."""
         with self._lock:
             if self._remote_fetch is None:
-                fetch = None
-                if self.settings.allow_remote_images:
-                    from ecoalign.remote_images import pinned_fetcher
+                from ecoalign.remote_images import remote_fetcher
 
-                    fetch = pinned_fetcher(self.settings.max_image_bytes)
-                self._remote_fetch = (fetch,)
+                s = self.settings
+                self._remote_fetch = (remote_fetcher(s.allow_remote_images, s.max_image_bytes),)
             return self._remote_fetch[0]
 
     # -- lifecycle -------------------------------------------------------------------------------------------------

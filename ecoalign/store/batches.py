@@ -12,10 +12,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ecoalign.store.batch_models import Batch, BatchItem, BatchItemStatus, BatchStatus, StoredFile
+from ecoalign.store.pagination import Page, keyset_page
 
 BATCHES = cast(Table, Batch.__table__)
 ITEMS = cast(Table, BatchItem.__table__)
@@ -79,21 +80,10 @@ def owned_batch(session: Session, batch_id: str, tenant_id: str) -> Batch | None
     ).first()
 
 
-def batch_created_at(session: Session, batch_id: str, tenant_id: str) -> datetime | None:
-    return session.execute(
-        select(Batch.created_at).where(Batch.id == batch_id, Batch.tenant_id == tenant_id)
-    ).scalar_one_or_none()
-
-
-def newest_batches(
-    session: Session, tenant_id: str, count: int, before: tuple[datetime, str] | None = None
-) -> list[Batch]:
-    """Up to ``count`` of the tenant's batches, newest first, older than ``before`` (``(created_at, id)``)."""
-    query = select(Batch).where(Batch.tenant_id == tenant_id)
-    if before is not None:
-        anchor, anchor_id = before
-        query = query.where(or_(Batch.created_at < anchor, and_(Batch.created_at == anchor, Batch.id < anchor_id)))
-    return list(session.scalars(query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(count)))
+def batch_page(session: Session, tenant_id: str, limit: int, after: str | None = None) -> Page[Batch]:
+    """The tenant's batches, newest first (``pagination.keyset_page``: ``after`` is the last id of the previous
+    page; raises ``pagination.InvalidCursor`` for one that is not the tenant's)."""
+    return keyset_page(session, Batch, scope=[Batch.tenant_id == tenant_id], limit=limit, after=after)
 
 
 # -- batches: state ---------------------------------------------------------------------------------------------

@@ -135,6 +135,18 @@ class EmulatorState:
     def next_reply_index(self) -> int:
         return next(self._cycle)
 
+    def wait_for_count(self, outcome: str, n: int, timeout_s: float) -> int:
+        """The count of ``outcome`` once it reaches ``n``, or whatever it is at the deadline. A hung request
+        ("timeout") is counted only when the emulator notices the client hung up, which can come after the client
+        (and the job it served) has moved on."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                seen = self.counts[outcome]
+            if seen >= n or time.monotonic() >= deadline:
+                return seen
+            time.sleep(0.02)
+
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy: ``counts`` by outcome (``ok``, a fault kind, ``rejected``, ``models``) etc."""
         with self._lock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -139,12 +138,7 @@ def test_model_faults_fail_the_node_with_its_reason_and_the_job_ends(
     assert len(facts["failed"]) == 1, facts["failed"]
     assert reason in facts["failed"][0], facts["failed"]
     assert f"after {calls} attempts" in facts["failed"][0]  # the provider retried with backoff, then gave up
-    # The emulator counts a request when it has answered it; a hung one ("timeout") only once it notices that the
-    # client hung up, which can come after the job ended: wait for the last count, with a deadline.
-    deadline = time.monotonic() + 30
-    while c.emulator.stats["counts"].get(kind, 0) < calls and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert c.emulator.stats["counts"].get(kind) == calls
+    assert c.emulator.state.wait_for_count(kind, calls, timeout_s=30) == calls  # a hung call is counted late
     assert job.budget_spent == 0  # nothing was generated, so nothing is charged
 
 

@@ -64,14 +64,6 @@ def counts(emu: EmulatorServer) -> dict[str, int]:
     return emu.state.snapshot()["counts"]
 
 
-def wait_for_count(emu: EmulatorServer, kind: str, n: int, timeout_s: float = 3.0) -> int:
-    """Counters of hung requests land when the emulator notices the hang-up; give it a moment."""
-    deadline = time.monotonic() + timeout_s
-    while counts(emu).get(kind, 0) < n and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return counts(emu).get(kind, 0)
-
-
 # -- the happy path --------------------------------------------------------------------------------
 
 
@@ -227,7 +219,7 @@ def test_timeout_raises_provider_timeout_quickly(start_emulator: StartEmulator) 
     assert elapsed < 3.0
     assert "timed out" in str(err.value)
     assert emulator.base_url in str(err.value)
-    assert wait_for_count(emulator, "timeout", 2) == 2  # the first attempt and one retry
+    assert emulator.state.wait_for_count("timeout", 2, timeout_s=3.0) == 2  # the first attempt and one retry
 
 
 def test_slow_server_times_out(start_emulator: StartEmulator) -> None:
