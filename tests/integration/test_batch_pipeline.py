@@ -27,7 +27,7 @@ from ecoalign.store.batch_models import BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
 from ecoalign.testing.emulator import EmulatorServer
 from tests.api.conftest import TenantKey, make_settings, png_data_url, private_redis
-from tests.api.test_chat import serve
+from tests.serving import serve
 from tests.conftest import _pg_reachable, temporary_pg_database
 from tests.workers.cluster import Cluster, point_dispatch_at
 

@@ -40,7 +40,7 @@ from ecoalign.settings import Settings
 from ecoalign.store import tenants
 from ecoalign.store.db import session_factory, session_scope
 from tests.api.conftest import RecordingDispatcher, make_settings
-from tests.api.test_chat import serve
+from tests.serving import serve
 
 pytestmark = pytest.mark.postgres
 
