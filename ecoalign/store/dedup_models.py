@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecoalign.store.base import Base, BigIntPK, check_in, utcnow
@@ -44,7 +44,6 @@ class DedupEntry(Base):
     claim_expires_at: Mapped[datetime | None]
     trace_id: Mapped[str | None] = mapped_column(String(32))  # the original decision's trace
     result: Mapped[dict[str, Any] | None]
-    hits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
 

@@ -36,7 +36,6 @@ def upgrade() -> None:
     sa.Column('claim_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('trace_id', sa.String(length=32), nullable=True),
     sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('hits', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('pending', 'decided')", name=op.f('ck_dedup_entries_status')),
