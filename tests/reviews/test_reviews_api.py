@@ -135,14 +135,15 @@ def test_a_decision_keeps_the_machines_decision_and_the_history_and_becomes_a_la
                               headers=other.headers).status_code == 200
 
     result = review_client.get(f"/v1/moderation_results/{trace_id}", headers=tenant_a.headers).json()
-    assert result["machine"] == machine  # the machine's decision, as it was returned
+    returned = {**machine, "ecoalign": {k: v for k, v in machine["ecoalign"].items() if v is not None}}
+    assert result["machine"] == returned  # the machine's decision, as it was returned
     assert [h["verdict"] for h in result["history"]] == ["flag", "allow"]
     assert result["human"]["verdict"] == "allow"
     assert result["flagged"] is False  # the latest human verdict stands
     assert result["review"] == {"id": task_id, "status": "decided"}
     with session_scope(sessions) as s:
         stored = s.scalars(select(ModerationTrace).where(ModerationTrace.trace_id == trace_id)).one()
-        assert stored.result == machine  # never overwritten
+        assert stored.result == returned  # never overwritten
         labels = store.human_labels(s, tenant_a.tenant_id)
     assert [(lab.trace_id, lab.verdict, lab.categories) for lab in labels] == [(trace_id, "allow", [])]
     assert labels[0].item["text"] == "How do I pick a lock?"
