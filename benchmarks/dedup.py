@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         src = workdir / "input.jsonl"
         kinds = generate(src, args.items, args.exact, args.near, args.seed)
         print(f"input: {args.items} lines: {kinds['new']} new, {kinds['exact']} exact copies, "
-              f"{kinds['near']} near copies (JPEG or resized); {src.stat().st_size / 1e6:.1f} MB; judge latency {args.judge_latency_ms:.0f} ms",
+              f"{kinds['near']} near copies"
+              f" (JPEG or resized); {src.stat().st_size / 1e6:.1f} MB; judge latency {args.judge_latency_ms:.0f} ms",
               file=sys.stderr)
         rows = []
         for dedup in (False, True):

@@ -243,13 +243,12 @@ class Deduplicator:
             return
         token = uuid.uuid4().hex
         expires = now + timedelta(seconds=self.claim_s)
-        if entry is None and store.claim(
+        claimed = entry is None and store.claim(
             session, scope=self.scope, exact_key=keys.exact, token=token, expires_at=expires,
             tenant_id=self.tenant_id, policy_id=self.policy_id, policy_version=self.policy_version,
             near_key=keys.near, phashes=list(keys.phashes) or None,
-        ):
-            plan.owned[i] = token
-        elif store.take_over(session, self.scope, keys.exact, token, expires, now):
+        )
+        if claimed or store.take_over(session, self.scope, keys.exact, token, expires, now):
             plan.owned[i] = token
         else:
             plan.waiting.append(i)  # another worker decides it now (or just did)
@@ -293,6 +292,11 @@ class Deduplicator:
         for i in owned:
             store.release(session, self.scope, plan.keys[i].exact, plan.owned[i])
 
+    def _look_again(self, plan: _Plan, indices: list[int]) -> _Plan:
+        retry = _Plan(plan.keys)
+        run_in_transaction(self.sessions, lambda s: self._lookup_or_claim(s, retry, indices))
+        return retry
+
     def _wait_for_others(
         self, requests: Sequence[Request], plan: _Plan, fresh: Fresh, results: dict[int, ModerationResult]
     ) -> None:
@@ -301,8 +305,7 @@ class Deduplicator:
         waiting = list(plan.waiting)
         deadline = time.monotonic() + self.wait_s
         while waiting:
-            retry = _Plan(plan.keys)
-            run_in_transaction(self.sessions, lambda s: self._lookup_or_claim(s, retry, waiting))
+            retry = self._look_again(plan, waiting)
             plan.matched.update(retry.matched)
             self._decide_owned(requests, retry, fresh, results)
             waiting = retry.waiting

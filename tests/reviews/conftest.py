@@ -17,16 +17,15 @@ from api.app import create_app
 from ecoalign.store import tenants
 from ecoalign.store.db import session_scope
 from ecoalign.testing.emulator import EmulatorServer
-from tests.api.conftest import (  # noqa: F401 - the API's fixtures, shared
-    RecordingDispatcher,
-    TenantKey,
-    broker_url,
-    make_settings,
-    make_tenant,
-    sessions,
-    tenant_a,
-    tenant_b,
-)
+from tests.api import conftest as api_fixtures
+from tests.api.conftest import RecordingDispatcher, TenantKey, make_settings
+
+# The API tests' fixtures, shared here: the broker, sessions on the test database, tenants with keys.
+broker_url = api_fixtures.broker_url
+sessions = api_fixtures.sessions
+make_tenant = api_fixtures.make_tenant
+tenant_a = api_fixtures.tenant_a
+tenant_b = api_fixtures.tenant_b
 
 VERDICT = json.dumps({"flagged": True, "categories": {"illicit": 0.8}, "rationale": "lock picking"})
 TOO_SMALL = {"item_budget": 10}  # under one judge call: decided by the scan alone, then sent to review
