@@ -221,50 +221,60 @@ class Deduplicator:
 
     # -- the protocol -----------------------------------------------------------------------------------------
     def _lookup_or_claim(self, session: Session, plan: _Plan, leaders: list[int]) -> None:
+        """One transaction for a whole call: exact lookups, near lookups, then claims (a few statements)."""
         plan.matched.clear()
         plan.owned.clear()
         plan.waiting.clear()
         found = store.find_exact(session, self.scope, [plan.keys[i].exact for i in leaders])
+        unseen: list[int] = []
         now = utcnow()
-        for i in leaders:
-            keys = plan.keys[i]
-            entry = found.get(keys.exact)
-            if entry is None:
-                near = self._near(session, keys)
-                if near is not None:
-                    plan.matched[i] = near
-                    continue
-            self._settle_entry(session, plan, i, entry, now)
-
-    def _settle_entry(self, session: Session, plan: _Plan, i: int, entry: store.Entry | None, now: Any) -> None:
-        keys = plan.keys[i]
-        if entry is not None and entry.decided:
-            plan.matched[i] = Match(str(entry.trace_id), dict(entry.result or {}), "exact")
-            return
-        token = uuid.uuid4().hex
         expires = now + timedelta(seconds=self.claim_s)
-        claimed = entry is None and store.claim(
-            session, scope=self.scope, exact_key=keys.exact, token=token, expires_at=expires,
-            tenant_id=self.tenant_id, policy_id=self.policy_id, policy_version=self.policy_version,
-            near_key=keys.near, phashes=list(keys.phashes) or None,
-        )
-        if claimed or store.take_over(session, self.scope, keys.exact, token, expires, now):
+        for i in leaders:
+            entry = found.get(plan.keys[i].exact)
+            if entry is None:
+                unseen.append(i)
+            elif entry.decided:
+                plan.matched[i] = Match(str(entry.trace_id), dict(entry.result or {}), "exact")
+            else:
+                self._take_or_wait(session, plan, i, now, expires)  # another worker's claim
+        plan.matched.update(self._near(session, plan, unseen))
+        claims = {i: uuid.uuid4().hex for i in unseen if i not in plan.matched}
+        rows = [
+            {"scope": self.scope, "exact_key": plan.keys[i].exact, "claim_token": token, "tenant_id": self.tenant_id,
+             "policy_id": self.policy_id, "policy_version": self.policy_version, "near_key": plan.keys[i].near,
+             "phashes": list(plan.keys[i].phashes) or None}
+            for i, token in claims.items()
+        ]
+        held = store.claim(session, rows, expires_at=expires)
+        for i, token in claims.items():
+            if plan.keys[i].exact in held:
+                plan.owned[i] = token
+            else:  # a racing worker inserted it first
+                plan.waiting.append(i)
+
+    def _take_or_wait(self, session: Session, plan: _Plan, i: int, now: Any, expires: Any) -> None:
+        token = uuid.uuid4().hex
+        if store.take_over(session, self.scope, plan.keys[i].exact, token, expires, now):
             plan.owned[i] = token
         else:
-            plan.waiting.append(i)  # another worker decides it now (or just did)
+            plan.waiting.append(i)
 
-    def _near(self, session: Session, keys: ContentKeys) -> Match | None:
-        if keys.near is None or not keys.phashes:
-            return None
-        best: Match | None = None
-        for entry in store.find_near(session, self.scope, keys.near, keys.phashes[0]):
-            theirs = entry.phashes or []
-            if len(theirs) != len(keys.phashes) or entry.result is None:
-                continue
-            distance = max(hamming(a, b) for a, b in zip(keys.phashes, theirs, strict=True))
-            if distance <= self.threshold and (best is None or distance < best.distance):
-                best = Match(str(entry.trace_id), dict(entry.result), "near", distance)
-        return best
+    def _near(self, session: Session, plan: _Plan, indices: list[int]) -> dict[int, Match]:
+        """The closest decided near duplicate of each item with images, within ``threshold`` bits on every image."""
+        queries = {i: plan.keys[i] for i in indices if plan.keys[i].near is not None and plan.keys[i].phashes}
+        candidates = store.find_near(
+            session, self.scope, [(str(k.near), k.phashes[0]) for k in queries.values()]
+        )
+        out: dict[int, Match] = {}
+        for i, keys in queries.items():
+            for entry in candidates.get(str(keys.near), []):
+                theirs = entry.phashes or []
+                if len(theirs) != len(keys.phashes) or entry.result is None:
+                    continue
+                distance = max(hamming(a, b) for a, b in zip(keys.phashes, theirs, strict=True))
+                if distance <= self.threshold and (i not in out or distance < out[i].distance):
+                    out[i] = Match(str(entry.trace_id), dict(entry.result), "near", distance)
+        return out
 
     def _decide_owned(
         self, requests: Sequence[Request], plan: _Plan, fresh: Fresh, results: dict[int, ModerationResult]
@@ -281,12 +291,14 @@ class Deduplicator:
         run_in_transaction(self.sessions, lambda s: self._record(s, plan, owned, results))
 
     def _record(self, session: Session, plan: _Plan, owned: list[int], results: dict[int, ModerationResult]) -> None:
+        keep = []
         for i in owned:
             result, key, token = results[i], plan.keys[i].exact, plan.owned[i]
             if result.decision in NOT_REUSABLE:
                 store.release(session, self.scope, key, token)
             else:
-                store.record(session, self.scope, key, token, trace_id=result.trace_id, result=result.to_openai())
+                keep.append((key, token, result.trace_id, result.to_openai()))
+        store.record(session, self.scope, keep)
 
     def _release(self, session: Session, plan: _Plan, owned: list[int]) -> None:
         for i in owned:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecoalign.store.base import utcnow
@@ -58,43 +58,45 @@ def find_exact(session: Session, scope: str, exact_keys: list[str]) -> dict[str,
     return {row.exact_key: Entry(*row) for row in rows}
 
 
-def find_near(session: Session, scope: str, near_key: str, first_phash: str) -> list[Entry]:
-    """Decided entries with the same ``near_key`` whose first image hash shares a band with ``first_phash``:
-    candidates, whose real distance the caller checks."""
-    pairs = bands_of(first_phash)
-    matching = (
-        select(BANDS.c.entry_id)
-        .where(BANDS.c.scope == scope, BANDS.c.near_key == near_key, tuple_(BANDS.c.band, BANDS.c.value).in_(pairs))
-        .distinct()
-    )
-    rows = session.execute(
-        select(*_COLUMNS).where(ENTRIES.c.id.in_(matching), ENTRIES.c.status == "decided")
+def find_near(session: Session, scope: str, queries: list[tuple[str, str]]) -> dict[str, list[Entry]]:
+    """For each ``(near_key, first image hash)``: the decided entries with that near key whose first image hash
+    shares a band with it (candidates, whose real distance the caller checks), by near key. Two statements for
+    any number of queries."""
+    if not queries:
+        return {}
+    wanted: dict[str, set[tuple[int, int]]] = {}
+    for near, phash in queries:
+        wanted.setdefault(near, set()).update(bands_of(phash))
+    pairs = sorted({pair for bands in wanted.values() for pair in bands})
+    hits = session.execute(
+        select(BANDS.c.entry_id, BANDS.c.near_key, BANDS.c.band, BANDS.c.value).where(
+            BANDS.c.scope == scope, BANDS.c.near_key.in_(sorted(wanted)),
+            tuple_(BANDS.c.band, BANDS.c.value).in_(pairs),
+        )
     ).all()
-    return [Entry(*row) for row in rows]
+    ids = {row.entry_id for row in hits if (row.band, row.value) in wanted[row.near_key]}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ENTRIES.c.near_key, *_COLUMNS).where(ENTRIES.c.id.in_(sorted(ids)), ENTRIES.c.status == "decided")
+    ).all()
+    out: dict[str, list[Entry]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(Entry(*row[1:]))
+    return out
 
 
-def claim(
-    session: Session,
-    *,
-    scope: str,
-    exact_key: str,
-    token: str,
-    expires_at: datetime,
-    tenant_id: str | None,
-    policy_id: str | None,
-    policy_version: int | None,
-    near_key: str | None,
-    phashes: list[str] | None,
-) -> bool:
-    """Insert the ``pending`` claim of ``exact_key``; False if the key already has a row (the unique constraint:
-    on Postgres a racing insert waits for the other's commit and then does nothing)."""
-    row = {
-        "scope": scope, "exact_key": exact_key, "status": "pending", "claim_token": token,
-        "claim_expires_at": expires_at, "tenant_id": tenant_id, "policy_id": policy_id,
-        "policy_version": policy_version, "near_key": near_key, "phashes": phashes, "created_at": utcnow(),
-    }
-    inserted = session.execute(insert_ignoring_conflicts(session, ENTRIES, ENTRIES.c.id), [row]).first()
-    return inserted is not None
+def claim(session: Session, rows: list[dict[str, Any]], *, expires_at: datetime) -> set[str]:
+    """Insert the ``pending`` claims of ``rows`` (each: ``scope``, ``exact_key``, ``claim_token``, ``tenant_id``,
+    ``policy_id``, ``policy_version``, ``near_key``, ``phashes``) in one statement; the exact keys this call now
+    holds. A key that already has a row is skipped (the unique constraint: on Postgres a racing insert waits for
+    the other's commit and then does nothing)."""
+    if not rows:
+        return set()
+    now = utcnow()
+    values = [{**row, "status": "pending", "claim_expires_at": expires_at, "created_at": now} for row in rows]
+    inserted = session.execute(insert_ignoring_conflicts(session, ENTRIES, ENTRIES.c.exact_key), values).all()
+    return {row.exact_key for row in inserted}
 
 
 def take_over(session: Session, scope: str, exact_key: str, token: str, expires_at: datetime, now: datetime) -> bool:
@@ -110,32 +112,44 @@ def take_over(session: Session, scope: str, exact_key: str, token: str, expires_
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def record(
-    session: Session, scope: str, exact_key: str, token: str, *, trace_id: str, result: dict[str, Any]
-) -> bool:
-    """The claim's decision: the entry becomes ``decided`` (only while ``token`` still holds it), and its first
-    image hash is indexed for near-duplicate lookups. False if the claim was lost (taken over)."""
-    entry = session.execute(
-        update(ENTRIES)
-        .where(
-            ENTRIES.c.scope == scope, ENTRIES.c.exact_key == exact_key, ENTRIES.c.claim_token == token,
-            ENTRIES.c.status == "pending",
+_RECORD = (
+    update(ENTRIES)
+    .where(
+        ENTRIES.c.scope == bindparam("b_scope"), ENTRIES.c.exact_key == bindparam("b_key"),
+        ENTRIES.c.claim_token == bindparam("b_token"), ENTRIES.c.status == "pending",
+    )
+    .values(
+        status="decided", trace_id=bindparam("b_trace"), result=bindparam("b_result", type_=ENTRIES.c.result.type),
+        claim_token=None, claim_expires_at=None, decided_at=bindparam("b_at", type_=ENTRIES.c.decided_at.type),
+    )
+)
+
+
+def record(session: Session, scope: str, decided: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+    """Claims' decisions, ``(exact_key, token, trace_id, result)`` each: the entries become ``decided`` (only
+    where the token still holds the claim; a claim taken over is left to its new holder), and their first image
+    hashes are indexed for near-duplicate lookups. Three statements for any number of entries."""
+    if not decided:
+        return
+    now = utcnow()
+    session.execute(_RECORD, [
+        {"b_scope": scope, "b_key": key, "b_token": token, "b_trace": trace_id, "b_result": result, "b_at": now}
+        for key, token, trace_id, result in decided
+    ])
+    traces = {trace_id for _, _, trace_id, _ in decided}
+    entries = session.execute(
+        select(ENTRIES.c.id, ENTRIES.c.near_key, ENTRIES.c.phashes, ENTRIES.c.trace_id).where(
+            ENTRIES.c.scope == scope, ENTRIES.c.exact_key.in_([d[0] for d in decided]),
+            ENTRIES.c.status == "decided", ENTRIES.c.near_key.is_not(None),
         )
-        .values(status="decided", trace_id=trace_id, result=result, claim_token=None, claim_expires_at=None,
-                decided_at=utcnow())
-        .returning(ENTRIES.c.id, ENTRIES.c.near_key, ENTRIES.c.phashes)
-    ).first()
-    if entry is None:
-        return False
-    if entry.near_key and entry.phashes:
-        session.execute(
-            BANDS.insert(),
-            [
-                {"entry_id": entry.id, "scope": scope, "near_key": entry.near_key, "band": band, "value": value}
-                for band, value in bands_of(entry.phashes[0])
-            ],
-        )
-    return True
+    ).all()
+    bands = [
+        {"entry_id": e.id, "scope": scope, "near_key": e.near_key, "band": band, "value": value}
+        for e in entries if e.trace_id in traces and e.phashes
+        for band, value in bands_of(e.phashes[0])
+    ]
+    if bands:
+        session.execute(BANDS.insert(), bands)
 
 
 def release(session: Session, scope: str, exact_key: str, token: str) -> None:
