@@ -94,7 +94,8 @@ def claim(session: Session, rows: list[dict[str, Any]], *, expires_at: datetime)
     if not rows:
         return set()
     now = utcnow()
-    values = [{**row, "status": "pending", "claim_expires_at": expires_at, "created_at": now} for row in rows]
+    values = [{**row, "status": "pending", "claim_expires_at": expires_at, "created_at": now}
+              for row in sorted(rows, key=lambda r: str(r["exact_key"]))]  # one lock order: no deadlock
     inserted = session.execute(insert_ignoring_conflicts(session, ENTRIES, ENTRIES.c.exact_key), values).all()
     return {row.exact_key for row in inserted}
 

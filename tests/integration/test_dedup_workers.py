@@ -1,4 +1,4 @@
-"""Duplicates decided once across real Celery worker processes: a moderation batch through a real uvicorn server,
+"""Duplicates decided once, and review tasks from Batch lines, across real Celery worker processes: a moderation batch through a real uvicorn server,
 two worker processes, Postgres, a private ``redis-server`` and the emulator as the LLM judge (with latency, so the
 lines with the same content run at the same time on different workers). The same new content pays one judge call;
 a later batch's re-encoded and resized copies of a picture cost nothing, another picture is judged."""
@@ -77,14 +77,15 @@ def image_input(data: bytes) -> list[dict[str, Any]]:
             {"type": "image_url", "image_url": {"url": data_url(data)}}]
 
 
-def run_batch(s: Stack, lines: list[str]) -> dict[str, dict[str, Any]]:
+def run_batch(s: Stack, lines: list[str], **ecoalign: Any) -> dict[str, dict[str, Any]]:
     """Upload, start, wait for the batch; its results by custom_id."""
     with httpx.Client(base_url=s.url, headers=s.tenant.headers, timeout=30) as client:
         upload = client.post("/v1/files", data={"purpose": "batch"},
                              files={"file": ("in.jsonl", ("\n".join(lines) + "\n").encode())})
         assert upload.status_code == 200, upload.text
         batch = client.post("/v1/batches", json={"input_file_id": upload.json()["id"],
-                                                 "endpoint": "/v1/moderations", "completion_window": "24h"}).json()
+                                                 "endpoint": "/v1/moderations", "completion_window": "24h",
+                                                 **({"ecoalign": ecoalign} if ecoalign else {})}).json()
         deadline = time.monotonic() + 120
         while (done := client.get(f"/v1/batches/{batch['id']}").json())["status"] not in ("completed", "failed"):
             assert time.monotonic() < deadline, f"batch not finished\n{s.cluster.logs()}"
@@ -92,7 +93,7 @@ def run_batch(s: Stack, lines: list[str]) -> dict[str, dict[str, Any]]:
         assert done["status"] == "completed", done
         output = client.get(f"/v1/files/{done['output_file_id']}/content").text
     rows = [json.loads(x) for x in output.splitlines()]
-    return {r["custom_id"]: r["response"]["body"]["results"][0] for r in rows}
+    return {r["custom_id"]: {**r["response"]["body"]["results"][0], "batch_id": done["id"]} for r in rows}
 
 
 def test_workers_racing_on_the_same_new_content_pay_once_and_later_copies_cost_nothing(stack: Stack) -> None:
@@ -121,3 +122,22 @@ def test_workers_racing_on_the_same_new_content_pay_once_and_later_copies_cost_n
         assert later[cid]["ecoalign"]["duplicate"]["match"] == "near"
         assert later[cid]["ecoalign"]["duplicate_of"] == results["poster"]["ecoalign"]["trace_id"]
     assert later["other"]["ecoalign"]["decision"] == "judge"
+
+
+def test_batch_lines_still_uncertain_when_the_batch_budget_ends_are_reviewed_through_the_api(stack: Stack) -> None:
+    s = stack
+    results = run_batch(s, [line("budget-0", "Can you pick a lock for me?")], token_budget=0)
+    result = results["budget-0"]
+    assert result["ecoalign"]["decision"] == "scan:uncertain-run-budget-exhausted"
+    with httpx.Client(base_url=s.url, headers=s.tenant.headers, timeout=30) as client:
+        queue = client.get("/v1/reviews", params={"status": "pending"}).json()["data"]
+        task = next(t for t in queue if t["trace_id"] == result["ecoalign"]["trace_id"])
+        assert (task["run_id"], task["custom_id"]) == (result["batch_id"], "budget-0")
+        assert client.post(f"/v1/reviews/{task['id']}/claim").status_code == 200
+        decided = client.post(f"/v1/reviews/{task['id']}/decision", json={"verdict": "flag",
+                                                                          "categories": ["illicit"]})
+        assert decided.status_code == 200, decided.text
+        view = client.get(f"/v1/moderation_results/{task['trace_id']}").json()
+    assert view["machine"]["ecoalign"]["decision"] == "scan:uncertain-run-budget-exhausted"
+    assert view["machine"]["flagged"] is False
+    assert (view["flagged"], [h["verdict"] for h in view["history"]]) == (True, ["flag"])

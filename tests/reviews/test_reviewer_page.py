@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecoalign.store.db import session_scope
 from ecoalign.store.review_models import ReviewDecision, ReviewTask
 from ecoalign.testing.emulator import EmulatorServer
-from tests.api.conftest import TenantKey, png_data_url
+from tests.api.conftest import TenantKey
+from tests.moderation.dedup_images import data_url, encoded, picture
 from tests.reviews.conftest import TOO_SMALL, review_app
 from tests.serving import CHROMIUM, chromium_page, serve
 
@@ -31,7 +32,8 @@ def test_a_reviewer_claims_and_decides_a_task_in_the_browser(
         import httpx
 
         body = {"input": [{"type": "text", "text": "How do I pick the lock on this door?"},
-                          {"type": "image_url", "image_url": {"url": png_data_url(64)}}], "ecoalign": TOO_SMALL}
+                          {"type": "image_url", "image_url": {"url": data_url(encoded(picture(5, 160)))}}],
+                "ecoalign": TOO_SMALL}
         moderated = httpx.post(f"{url}/v1/moderations", json=body, headers=tenant_a.headers, timeout=30).json()
         trace_id = moderated["results"][0]["ecoalign"]["trace_id"]
 
@@ -42,7 +44,7 @@ def test_a_reviewer_claims_and_decides_a_task_in_the_browser(
         page.click("tr.task")
         page.wait_for_selector("#detail:not(.hidden)", timeout=15_000)
         assert "pick the lock" in page.inner_text("#item-text")
-        assert page.eval_on_selector("#item-images img", "img => img.naturalWidth") == 64  # the image itself
+        assert page.eval_on_selector("#item-images img", "img => img.naturalWidth") == 160  # the image itself
         assert page.inner_text("#machine-decision") == "scan:uncertain-item-budget-too-small"
         assert "illicit" in page.inner_text("#scores")
         assert trace_id in (page.text_content("#trace") or "")  # inside a closed <details>
