@@ -1,7 +1,8 @@
-"""Duplicates decided once, and review tasks from Batch lines, across real Celery worker processes: a moderation batch through a real uvicorn server,
-two worker processes, Postgres, a private ``redis-server`` and the emulator as the LLM judge (with latency, so the
-lines with the same content run at the same time on different workers). The same new content pays one judge call;
-a later batch's re-encoded and resized copies of a picture cost nothing, another picture is judged."""
+"""Duplicates decided once, and review tasks from Batch lines, across real Celery worker processes: a moderation
+batch through a real uvicorn server, two worker processes, Postgres, a private ``redis-server`` and the emulator as
+the LLM judge (with latency, so the lines with the same content run at the same time on different workers). The same
+new content pays one judge call; a later batch's re-encoded and resized copies of a picture cost nothing, another
+picture is judged; a line still uncertain when the batch's budget ends becomes a review task a reviewer settles."""
 
 from __future__ import annotations
 
