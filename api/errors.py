@@ -28,6 +28,7 @@ from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
+from ecoalign.reviews import errors as review_errors
 from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
 from ecoalign.runtime.submission import IdempotencyConflict, TenantBudgetExhausted
@@ -144,8 +145,19 @@ def job_error_json(exc: JobError) -> JSONResponse:
     )
 
 
+def review_error_json(exc: review_errors.ReviewError) -> JSONResponse:
+    """The review queue: missing → 404, a lease held by another (or not held by the caller) → 409, a bad field
+    → 422 naming it."""
+    if isinstance(exc, review_errors.InvalidReview):
+        return validation_response([{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}])
+    if isinstance(exc, review_errors.ReviewNotFound):
+        return error_json(ApiError(404, exc.code, str(exc)))
+    return error_json(ApiError(409, exc.code, str(exc)))
+
+
 # Each domain error of the runtime and its HTTP answer: the one place where they are mapped.
 DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
+    review_errors.ReviewError: review_error_json,
     TenantBudgetExhausted: lambda exc: error_json(from_budget(exc)),
     IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
     ServiceError: lambda exc: error_json(from_service_error(exc)),

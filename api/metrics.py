@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecoalign.queue.names import QUEUES
-from ecoalign.store import stats
+from ecoalign.reviews import service as review_service
+from ecoalign.store import reviews, stats
 from ecoalign.store.base import utcnow
 from ecoalign.store.models import JobStatus
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 NODE_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 HTTP_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REVIEW_LATENCY_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 7 * 24 * 3600.0)
+MAX_REVIEW_ROWS = 10_000  # per scrape: the latest verdicts behind time to decision and agreement
 MAX_LATENCY_ROWS = 100_000  # per scrape: bounds the cost of the window query on a very busy system
 # kombu's Redis transport keeps one list per priority step; step 0 is the queue's own name.
 KOMBU_PRIORITY_SEP = "\x06\x16"
@@ -135,6 +138,7 @@ class StoreCollector(Collector):
         yield held
 
         yield self._latency(session)
+        yield from review_metrics(session)
 
     def _latency(self, session: Session) -> Metric:
         since = utcnow() - timedelta(seconds=self.window_s)
@@ -149,6 +153,38 @@ class StoreCollector(Collector):
             buckets.append(("+Inf", float(len(values))))
             family.add_metric([kind], buckets, gsum_value=float(sum(values)))
         return family
+
+
+def review_metrics(session: Session) -> Iterable[Metric]:
+    """The human review queue (issue 14): depth by status, time to decision, machine-reviewer agreement."""
+    depth = GaugeMetricFamily("ecoalign_review_tasks", "Review tasks by status (pending includes expired leases)",
+                              labels=["status"])
+    for status, count in reviews.queue_depth(session).items():
+        depth.add_metric([status], count)
+    yield depth
+    rows = reviews.decision_rows(session, limit=MAX_REVIEW_ROWS)
+    seconds = [r[0] for r in rows]
+    waited = GaugeHistogramMetricFamily(
+        "ecoalign_review_time_to_decision_seconds",
+        f"Seconds from a review task's creation to its verdict, over the last {MAX_REVIEW_ROWS} verdicts",
+    )
+    buckets = [(_le(b), float(sum(v <= b for v in seconds))) for b in REVIEW_LATENCY_BUCKETS]
+    waited.add_metric([], [*buckets, ("+Inf", float(len(seconds)))], gsum_value=float(sum(seconds)))
+    yield waited
+    agree = GaugeMetricFamily(
+        "ecoalign_review_agreement",
+        "Share of verdicts where the machine agreed with the reviewer, per category (over verdicts where either "
+        "marked it; 'flagged': flagged or not, over every verdict)",
+        labels=["category"],
+    )
+    count = GaugeMetricFamily("ecoalign_review_agreement_verdicts", "Verdicts behind ecoalign_review_agreement",
+                              labels=["category"])
+    for category, cell in sorted(review_service.agreement(rows).items()):
+        if cell.total:
+            agree.add_metric([category], cell.agree / cell.total)
+            count.add_metric([category], cell.total)
+    yield agree
+    yield count
 
 
 def _le(bound: float) -> str:

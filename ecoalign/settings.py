@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
     chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
     chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
+    # -- issue 14 items 3-4: the human review queue and duplicates decided once (docs/moderation.md)
+    review_lease_s: float = Field(300.0, gt=0, description="how long a claimed review task is its reviewer's")
+    dedup: bool = Field(True, description="reuse the decision of content already decided (same tenant and policy)")
+    dedup_hamming_threshold: int = Field(
+        6, ge=0, le=7, description="a near-duplicate image: perceptual hashes at most this many bits apart"
+    )
+    dedup_claim_s: float = Field(120.0, gt=0, description="a worker deciding new content holds its claim this long")
+    dedup_wait_s: float = Field(30.0, ge=0, description="a copy waits this long for the first worker's decision")
 
 
 @lru_cache(maxsize=1)

@@ -87,6 +87,14 @@ class WeakestSegment(BaseModel):
     safety: float
 
 
+class DuplicateMatch(BaseModel):
+    """How a duplicate matched its original: the same content, or a near image (perceptual hash distance)."""
+
+    match: Literal["exact", "near"]
+    distance: int
+    decision: str = Field(description="the original's decision path")
+
+
 class ModerationExtension(BaseModel):
     """How ecoalign decided: the path (scan or judge), the weakest segment, the tokens spent, the trace id."""
 
@@ -97,6 +105,10 @@ class ModerationExtension(BaseModel):
     evaluators: list[str]
     trace_id: str
     note: str | None = None
+    duplicate_of: str | None = Field(
+        None, description="the trace of the earlier decision this duplicate reuses (zero tokens spent)"
+    )
+    duplicate: DuplicateMatch | None = None
 
 
 class ModerationResultOut(BaseModel):

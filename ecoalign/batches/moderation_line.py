@@ -39,7 +39,7 @@ def moderation_line(rt: BatchRuntime, claimed: Claimed, raw: bytes) -> LineOutco
         return parse_error(claimed, built)
     body, results = moderate_for_tenant(
         rt.engine, rt.factory, list(built.requests), tenant_id=claimed.tenant_id, budget=claimed.budget_left,
-        item_budget=rt.settings.moderation_item_budget,
+        item_budget=rt.settings.moderation_item_budget, run_id=claimed.batch_id, custom_id=claimed.custom_id,
     )
     return answered(body, sum(r.tokens for r in results),
                     trace_rows(claimed.batch_id, claimed.custom_id, claimed.tenant_id, results))

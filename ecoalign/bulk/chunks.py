@@ -114,6 +114,6 @@ def decide_scanned(
             continue
         mine_scans = scans[position : position + len(item.requests)]
         position += len(item.requests)
-        results = [moderator.decide(r, s) for r, s in zip(item.requests, mine_scans, strict=True)]
+        results = moderator.moderate_scanned(item.requests, mine_scans)
         record(out, item.custom_id, results, moderator.model_id, run_id)
     return out

@@ -58,6 +58,10 @@ def add_moderate_parser(sub: Any) -> None:
         help="database for the traces (default: $ECOALIGN_DB_URL, else sqlite file ./ecoalign.db)",
     )
     p.add_argument("--no-traces", action="store_true", help="do not store decision traces")
+    p.add_argument(
+        "--no-dedup", action="store_true",
+        help="decide every line, even content decided before (default: reuse decisions kept in --db)",
+    )
     p.add_argument("--allow-remote-images", action="store_true", help="fetch http(s) image URLs (public hosts only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--stats-json", metavar="PATH", help="write the run's counters and timings as JSON")
@@ -170,6 +174,8 @@ def cmd_moderate(args: argparse.Namespace) -> int:
             root = Root(settings)  # this process's one composition root
             closers.append(root.close)
             moderator = _moderator(args, root, closers)
+            if not args.no_dedup:
+                moderator.dedup = _deduplicator(args.db or settings.db_url, settings, moderator, closers)
             summary = run_moderation(
                 src,
                 dst,
@@ -261,6 +267,22 @@ def _moderator(args: argparse.Namespace, root: Any, closers: list[Any]) -> Any:
     judge = _judge(args, root.settings, policy, closers) if args.judge_url else None
     scanner = _scanner(root)
     return Moderator(scanner, judge=judge, policy=policy)
+
+
+def _deduplicator(db_url: str, settings: Any, moderator: Any, closers: list[Any]) -> Any:
+    """The run's deduplicator (``ecoalign.moderation.dedup``) on the traces' database: no tenant, the run's
+    policy and model as the scope, so a rerun over the same lines reuses their decisions."""
+    from ecoalign.moderation.dedup import deduplicator_for
+    from ecoalign.store.db import make_engine, session_factory
+    from ecoalign.store.migrate import ensure_schema
+
+    ensure_schema(db_url)
+    engine = make_engine(db_url)
+    closers.append(engine.dispose)
+    return deduplicator_for(
+        session_factory(engine), settings, policy=moderator.policy.to_dict(), model_id=moderator.model_id,
+        tenant_id=None,
+    )
 
 
 def _judge(args: argparse.Namespace, settings: Any, policy: Any, closers: list[Any]) -> Any:

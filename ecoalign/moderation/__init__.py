@@ -10,5 +10,7 @@ an item is judged the same way whichever door it comes through:
 * ``moderator``: scan, decide, escalate within budget (``Moderator``);
 * ``result`` / ``decisions``: the OpenAI result shape and the decision paths;
 * ``traces``: the ``moderation_traces`` rows and the writer that stores them;
-* ``factory``: the scanner and judge built from settings (``build_scanner``, ``ModerationEngine``).
+* ``factory``: the scanner and judge built from settings (``build_scanner``, ``ModerationEngine``);
+* ``dedup``: duplicates decided once per tenant and policy (content keys, the claim protocol);
+* ``service``: moderation for a tenant, and the review tasks it opens (``ecoalign.reviews``).
 """

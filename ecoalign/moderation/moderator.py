@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Image, Request
@@ -49,6 +49,9 @@ from ecoalign.moderation.result import (
 )
 from ecoalign.moderation.traces import jsonable, request_summary, scan_trace
 
+if TYPE_CHECKING:
+    from ecoalign.moderation.dedup import Deduplicator
+
 
 @dataclass
 class _Escalation:
@@ -70,8 +73,10 @@ class Moderator:
         judge: ModerationJudge | None = None,
         policy: ModerationPolicy | None = None,
         run_budget: RunBudget | None = None,
+        dedup: Deduplicator | None = None,
     ) -> None:
         self.scanner = scanner
+        self.dedup = dedup  # set: each content is decided once per scope (``ecoalign.moderation.dedup``)
         self.judge = judge
         self.policy = policy or ModerationPolicy()
         self.run_budget = run_budget or RunBudget(None)
@@ -89,6 +94,22 @@ class Moderator:
         return self.moderate_many([request])[0]
 
     def moderate_many(self, requests: Sequence[Request]) -> list[ModerationResult]:
+        """Results for ``requests``: with a deduplicator, content decided before reuses its decision (no scan, no
+        tokens) and only the rest is moderated (``moderate_fresh``)."""
+        if self.dedup is None:
+            return self.moderate_fresh(requests)
+        return self.dedup.moderate_many(requests, lambda idx: self.moderate_fresh([requests[i] for i in idx]))
+
+    def moderate_scanned(self, requests: Sequence[Request], scans: Sequence[Score]) -> list[ModerationResult]:
+        """``moderate_many`` for requests scanned elsewhere (``--executor process`` children)."""
+        def fresh(idx: list[int]) -> list[ModerationResult]:
+            return [self.decide(requests[i], scans[i]) for i in idx]
+
+        if self.dedup is None:
+            return fresh(list(range(len(requests))))
+        return self.dedup.moderate_many(requests, fresh)
+
+    def moderate_fresh(self, requests: Sequence[Request]) -> list[ModerationResult]:
         """Scan every request in one batch (the scanner batches its models), then decide each; judge calls for
         the uncertain ones run concurrently (``policy.judge_concurrency``)."""
         started = time.monotonic()
