@@ -1,6 +1,6 @@
 """Tables of "duplicates decided once" (issue 14, item 4): one row per content already decided in a scope.
 
-Added by migration ``0007``. ``scope`` is the tenant, the policy (id and version, or the digest of the request's
+Added by migration ``0005``. ``scope`` is the tenant, the policy (id and version, or the digest of the request's
 thresholds) and the moderation model: the same content in another scope is decided again. ``UNIQUE (scope,
 exact_key)`` is the claim: the first worker to insert the row (``status = 'pending'``) decides and fills in the
 result; a racing worker's insert does nothing, and it waits for the row to become ``decided`` and reuses it (a

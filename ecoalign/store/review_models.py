@@ -1,6 +1,6 @@
 """Tables of the human review queue (issue 14, item 3): review tasks and the reviewers' decisions.
 
-Added by migration ``0007``. A ``review_tasks`` row is one item a human must settle (the machine could not: its
+Added by migration ``0005``. A ``review_tasks`` row is one item a human must settle (the machine could not: its
 budget ended while the item was still uncertain, or the policy's action is ``review``); it keeps the item itself
 (text and images, so the reviewer sees what the machine saw) and the machine's decision, never changed afterwards.
 ``review_decisions`` holds every reviewer verdict as its own row (the history), so the machine's decision in

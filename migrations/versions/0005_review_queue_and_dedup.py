@@ -1,7 +1,7 @@
 """The human review queue (review_tasks, review_decisions) and duplicates decided once (dedup_entries,
 dedup_bands): issue 14, items 3 and 4. New tables only; the downgrade drops them.
 
-Revision ID: 0007
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-04 19:01:04.914491
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0007'
+revision: str = '0005'
 down_revision: str | Sequence[str] | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
