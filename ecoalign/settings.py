@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
     chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
     chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
+    # -- webhooks and streaming chat (issue 17: ecoalign/webhooks/, api/routes/webhooks.py, streaming in chat)
+    webhook_allow_loopback: bool = Field(
+        False, description="tests only: webhook URLs may be loopback addresses and plain http"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="one delivery attempt's connect and read timeout")
+    webhook_retry_base_s: float = Field(30.0, gt=0, description="the first retry's delay (doubling, jittered)")
+    webhook_retry_max_delay_s: float = Field(4 * 3600.0, gt=0, description="the longest delay between attempts")
+    webhook_retry_window_s: float = Field(86_400.0, gt=0, description="how long a delivery is retried")
+    webhook_dispatch_interval_s: float = Field(2.0, gt=0, description="how often beat sends the due deliveries")
+    webhook_max_endpoints: int = Field(20, ge=1, description="webhook endpoints one tenant may have")
+    chat_stream_keepalive_s: float = Field(5.0, gt=0, description="a streaming chat's keep-alive comment interval")
 
 
 @lru_cache(maxsize=1)

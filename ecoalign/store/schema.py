@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from ecoalign.store import batch_models, models
+from ecoalign.store import (
+    batch_models,
+    models,
+    webhook_models,  # issue 17: webhooks
+)
 from ecoalign.store.base import Base
 
-MODEL_MODULES = (models, batch_models)
+MODEL_MODULES = (models, batch_models, webhook_models)
 metadata: MetaData = Base.metadata
