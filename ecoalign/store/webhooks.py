@@ -117,6 +117,7 @@ def delivery_page(session: Session, endpoint_id: str, limit: int, after: str | N
         .where(WebhookDelivery.endpoint_id == endpoint_id)
         .order_by(WebhookDelivery.id.desc())
         .limit(limit + 1)
+        .execution_options(populate_existing=True)
     )
     if query_after is not None:
         query = query.where(WebhookDelivery.id < query_after)

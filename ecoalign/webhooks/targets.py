@@ -48,7 +48,7 @@ def check_target(url: str, *, loopback: bool = False, resolve: Resolver = system
         raise TargetRefused(f"url is longer than {MAX_URL_CHARS} characters")
     parts = urlsplit(url)
     schemes = ("https", "http") if loopback else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise TargetRefused(f"url must be an {' or '.join(schemes)} URL with a host")
     if parts.username or parts.password:
         raise TargetRefused("url must not carry credentials")
@@ -60,6 +60,8 @@ def check_target(url: str, *, loopback: bool = False, resolve: Resolver = system
         address = checked_address(parts.hostname, port, resolve=resolve, allow=allow_for(loopback))
     except MediaError as exc:
         raise TargetRefused(str(exc).replace("image host", "webhook host")) from None
+    if parts.scheme not in schemes:  # after the address: an internal target is refused as such
+        raise TargetRefused("url must be an https URL (plain http is not sent)")
     target = httpx.URL(scheme=parts.scheme, host=str(address), port=port, path=parts.path or "/",
                        query=parts.query.encode("ascii", "ignore") or None)
     host = parts.hostname
