@@ -119,6 +119,9 @@ class ChatCompletionOut(BaseModel):
     summary="Create a chat completion: the aligned answer of an EcoAlign job (OpenAI-compatible)",
     operation_id="createChatCompletion",
     responses={
+        200: {"description": "a chat.completion; with stream: true, Server-Sent Events of chat.completion.chunk "
+                             "objects, then data: [DONE]",
+              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
         **_401,
         402: {"model": ErrorOut, "description": "the tenant's total token budget cannot cover a minimal job"},
         409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body, or the job was cancelled"},

@@ -7,7 +7,6 @@ the first attempts.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +46,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 status = receiver.handle(body, {k.lower(): v for k, v in self.headers.items()})
                 self.send_response(status)
@@ -71,7 +70,3 @@ class Receiver:
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [a for a in self.accepted if event_type is None or a["body"]["type"] == event_type]
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
