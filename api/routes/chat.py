@@ -18,6 +18,11 @@ workers). Either way the handler waits for the job's outcome (``runtime.waiting.
 ``ECOALIGN_CHAT_TIMEOUT_S`` (then **504** with the job id: the job goes on and can be read at ``/v1/jobs/{id}``;
 retrying with the same ``Idempotency-Key`` waits for the same job). The wait is ``async``: a waiting request
 holds no thread. A job that gave no answer is a ``runtime.waiting.JobError``, answered by api/errors.py.
+
+With ``stream: true`` the answer is Server-Sent Events (sse-starlette): comments only while the search runs
+(keep-alives and ``ecoalign.progress``), then the chosen text as ``chat.completion.chunk`` deltas
+(``runtime.completions.render_chunks``), ``[DONE]``; a client that leaves early cancels the job
+(``runtime.streaming``). The framing is here (HTTP); what is read of the job is in ``ecoalign.runtime``.
 """
 
 from __future__ import annotations
