@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     webhook_retry_window_s: float = Field(86_400.0, gt=0, description="how long a delivery is retried")
     webhook_dispatch_interval_s: float = Field(2.0, gt=0, description="how often beat sends the due deliveries")
     webhook_max_endpoints: int = Field(20, ge=1, description="webhook endpoints one tenant may have")
+    webhook_secret_grace_s: float = Field(
+        86_400.0, ge=0, description="after a rotation, the old secret also signs for this long (0: not at all)"
+    )
     chat_stream_keepalive_s: float = Field(5.0, gt=0, description="a streaming chat's keep-alive comment interval")
 
 

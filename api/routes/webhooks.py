@@ -42,6 +42,8 @@ class WebhookOut(BaseModel):
     description: str | None = None
     created_at: int
     secret_rotated_at: int | None = None
+    previous_secret_expires_at: int | None = Field(
+        None, description="after a rotation, attempts are signed with the old secret too until then")
 
 
 class WebhookWithSecret(WebhookOut):
@@ -121,10 +123,12 @@ def delete_webhook(endpoint_id: EndpointId, principal: CurrentPrincipal, ctx: Ct
 
 
 @router.post("/{endpoint_id}/rotate-secret", response_model=WebhookWithSecret,
-             summary="Replace the endpoint's secret (the new one is shown once)", operation_id="rotateWebhookSecret",
+             summary="Replace the endpoint's secret (the new one is shown once; the old one also signs for a while)",
+             operation_id="rotateWebhookSecret",
              responses={**_401, **_404, **_422, **_503})
 def rotate_secret(endpoint_id: EndpointId, principal: CurrentPrincipal, ctx: Ctx) -> dict[str, Any]:
-    return run_in_transaction(ctx.sessions, lambda s: endpoints.rotate_secret(s, principal.tenant_id, endpoint_id))
+    return run_in_transaction(
+        ctx.sessions, lambda s: endpoints.rotate_secret(s, principal.tenant_id, endpoint_id, ctx.settings))
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=DeliveryList,

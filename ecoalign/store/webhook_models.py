@@ -40,6 +40,10 @@ class WebhookEndpoint(Base):
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     secret_rotated_at: Mapped[datetime | None]
+    # After a rotation attempts are signed with both secrets until this time, so a receiver can switch without
+    # rejecting anything (Standard Webhooks allows several signatures in one header).
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None]
 
 
 class WebhookEvent(Base):

@@ -102,9 +102,12 @@ def delete_endpoint(session: Session, endpoint_id: str, tenant_id: str) -> bool:
     return int(cast(Any, done).rowcount) == 1
 
 
-def set_secret(session: Session, endpoint_id: str, secret: str, now: datetime) -> None:
-    session.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id)
-                    .values(secret=secret, secret_rotated_at=now))
+def set_secret(session: Session, endpoint_id: str, secret: str, now: datetime, grace_s: float) -> None:
+    """The new secret; the old one keeps signing (beside it) for ``grace_s``."""
+    session.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id).values(
+        previous_secret=ENDPOINTS.c.secret if grace_s > 0 else None,
+        previous_secret_expires_at=now + timedelta(seconds=grace_s) if grace_s > 0 else None,
+        secret=secret, secret_rotated_at=now))
 
 
 # -- deliveries -----------------------------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ class Outgoing:
     delivery_id: int
     attempt: int
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # the current secret, then the previous one while its grace lasts
     event_id: str
     payload: dict[str, Any]
     give_up_at: datetime | None
@@ -181,14 +184,18 @@ def outgoing(session: Session, delivery_id: int, attempt: int) -> Outgoing | Non
     """The attempt's message if ``attempt`` still holds the delivery (pending, same attempts), else None."""
     row: Any = session.execute(
         select(DELIVERIES.c.id, DELIVERIES.c.attempts, DELIVERIES.c.give_up_at, DELIVERIES.c.created_at,
-               ENDPOINTS.c.url, ENDPOINTS.c.secret, EVENTS.c.id.label("event_id"), EVENTS.c.payload)
+               ENDPOINTS.c.url, ENDPOINTS.c.secret, ENDPOINTS.c.previous_secret,
+               ENDPOINTS.c.previous_secret_expires_at, EVENTS.c.id.label("event_id"), EVENTS.c.payload)
         .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
         .join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
         .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == PENDING, DELIVERIES.c.attempts == attempt)
     ).first()
     if row is None:
         return None
-    return Outgoing(int(row.id), int(row.attempts), row.url, row.secret, row.event_id, dict(row.payload),
+    secrets: tuple[str, ...] = (row.secret,)
+    if row.previous_secret and row.previous_secret_expires_at and row.previous_secret_expires_at > utcnow():
+        secrets += (row.previous_secret,)
+    return Outgoing(int(row.id), int(row.attempts), row.url, secrets, row.event_id, dict(row.payload),
                     row.give_up_at, row.created_at)
 
 

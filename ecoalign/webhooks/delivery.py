@@ -50,7 +50,7 @@ def attempt_once(out: store.Outgoing, settings: Settings) -> tuple[int | None, s
     body = body_bytes(out.payload)
     try:
         target = check_target(out.url, loopback=settings.webhook_allow_loopback)
-        response = post(target, body, signed_headers(out.secret, out.event_id, now, body),
+        response = post(target, body, signed_headers(out.secrets, out.event_id, now, body),
                         timeout_s=settings.webhook_timeout_s)
     except TargetRefused as exc:
         return None, str(exc)

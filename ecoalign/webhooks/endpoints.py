@@ -51,6 +51,8 @@ def endpoint_view(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[st
         "id": endpoint.id, "object": "webhook_endpoint", "url": endpoint.url, "events": list(endpoint.events),
         "description": endpoint.description, "created_at": int(endpoint.created_at.timestamp()),
         "secret_rotated_at": int(endpoint.secret_rotated_at.timestamp()) if endpoint.secret_rotated_at else None,
+        "previous_secret_expires_at": int(endpoint.previous_secret_expires_at.timestamp())
+        if endpoint.previous_secret_expires_at else None,
     }
     if secret:
         view["secret"] = endpoint.secret
@@ -113,10 +115,11 @@ def delete_endpoint(session: Session, tenant_id: str, endpoint_id: str) -> dict[
     return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
 
 
-def rotate_secret(session: Session, tenant_id: str, endpoint_id: str) -> dict[str, Any]:
-    """A new secret (shown once); attempts from now on are signed with it."""
+def rotate_secret(session: Session, tenant_id: str, endpoint_id: str, settings: Settings) -> dict[str, Any]:
+    """A new secret (shown once); attempts from now on are signed with it, and also with the old one for
+    ``ECOALIGN_WEBHOOK_SECRET_GRACE_S`` so the receiver can switch without rejecting a delivery."""
     endpoint = owned(session, tenant_id, endpoint_id)
-    store.set_secret(session, endpoint.id, new_secret(), utcnow())
+    store.set_secret(session, endpoint.id, new_secret(), utcnow(), settings.webhook_secret_grace_s)
     return endpoint_view(owned(session, tenant_id, endpoint_id), secret=True)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +26,13 @@ def body_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def signed_headers(secret: str, msg_id: str, timestamp: datetime, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers of one attempt."""
+def signed_headers(secrets: str | Sequence[str], msg_id: str, timestamp: datetime, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of one attempt; several secrets (during a rotation's grace) give
+    several space-separated signatures, any of which verifies."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, timestamp, body),
+        "webhook-signature": " ".join(Webhook(key).sign(msg_id, timestamp, body) for key in keys),
         "content-type": "application/json",
     }

@@ -30,6 +30,8 @@ def upgrade() -> None:
     sa.Column('secret', sa.String(length=128), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('secret_rotated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('previous_secret', sa.String(length=128), nullable=True),
+    sa.Column('previous_secret_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhook_endpoints_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_endpoints'))
     )

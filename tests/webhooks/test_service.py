@@ -32,7 +32,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def settings(pg_url: str, broker_url: str) -> Settings:
     return make_settings(pg_url, broker_url, webhook_allow_loopback=True, webhook_retry_base_s=0.05,
-                         webhook_retry_max_delay_s=0.2, webhook_retry_window_s=30.0, webhook_timeout_s=2.0)
+                         webhook_retry_max_delay_s=0.2, webhook_retry_window_s=30.0, webhook_timeout_s=2.0,
+                         webhook_secret_grace_s=0.0)
 
 
 @pytest.fixture
@@ -220,3 +221,25 @@ def test_a_delivery_gives_up_after_its_window(
     with session_scope(sessions) as s:
         assert s.scalar(select(func.count()).select_from(WebhookDelivery)
                         .where(WebhookDelivery.status == "failed")) == 1
+
+
+def test_after_a_rotation_the_old_secret_still_verifies_during_the_grace(
+    pg_clean_engine: Any, pg_url: str, broker_url: str, tenant_a: TenantKey, sessions: sessionmaker[Session],
+    receiver: Receiver,
+) -> None:
+    settings = make_settings(pg_url, broker_url, webhook_allow_loopback=True, webhook_secret_grace_s=3600.0)
+    app = create_app(settings, dispatcher=RecordingDispatcher(), queues=lambda: ["celery"])
+    with TestClient(app) as c:
+        endpoint = register(c, tenant_a, receiver.url, ["job.failed"])
+        rotated = c.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret", headers=tenant_a.headers).json()
+    assert rotated["previous_secret_expires_at"] > rotated["secret_rotated_at"]
+    receiver.secret = endpoint["secret"]  # the receiver has not switched yet
+    receiver.start()
+    job_id = job_of(sessions, tenant_a)
+    run_in_transaction(sessions, lambda s: repository.finish_job(s, job_id, status=JobStatus.FAILED))
+    results: list[str] = []
+    wait_until(lambda: (dispatch_due(sessions, settings, lambda _, *a: results.append(deliver(sessions, settings, *a))),
+                        results)[1])
+    assert results == ["delivered"]
+    signatures = receiver.accepted[0]["headers"]["webhook-signature"].split(" ")
+    assert len(signatures) == 2  # new and old: a receiver holding either verifies

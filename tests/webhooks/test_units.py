@@ -79,3 +79,12 @@ def test_every_terminal_status_has_its_event() -> None:
             assert job_event(status.value) in EVENTS
     for status in ("completed", "failed", "cancelled", "expired"):
         assert batch_event(status) in EVENTS
+
+
+def test_during_a_rotation_both_secrets_verify() -> None:
+    old, new = new_secret(), new_secret()
+    body = body_bytes({"type": "job.failed"})
+    headers = signed_headers((new, old), "msg_2", datetime.now(UTC), body)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert Webhook(old).verify(body, headers) == {"type": "job.failed"}
+    assert Webhook(new).verify(body, headers) == {"type": "job.failed"}
