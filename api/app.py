@@ -11,12 +11,22 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
-from api.routes import batches, chat, files, health, jobs, moderations, reviews
+from api.routes import (
+    batches,
+    chat,
+    files,
+    health,
+    jobs,
+    moderations,
+    reviews,  # issue 14: the human review queue
+    webhooks,  # issue 17
+)
 from ecoalign import __version__
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
@@ -75,13 +85,15 @@ def create_app(
         else:
             engine.dispose()
 
-    app = FastAPI(
+    # The docs pages' JavaScript and CSS come from an installed package (fastapi-offline), not a CDN: /docs and
+    # /redoc work on a machine without internet.
+    app = FastAPIOffline(
         title="ecoalign",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
     )
     app.state.ctx = ctx
     app.state.metrics_registry = registry
@@ -91,6 +103,7 @@ def create_app(
         app.include_router(product.router)
     app.include_router(reviews.router)  # the human review queue and its page (issue 14)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)

@@ -33,6 +33,7 @@ from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
 from ecoalign.runtime.submission import IdempotencyConflict, TenantBudgetExhausted
 from ecoalign.runtime.waiting import JobCancelled, JobError, JobFailed, JobTimedOut
+from ecoalign.webhooks.endpoints import EndpointNotFound, TooManyEndpoints, WebhookInputError
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,11 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
     ServiceError: lambda exc: error_json(from_service_error(exc)),
     JobError: job_error_json,
+    # webhooks (issue 17): a bad url or event list names its field; a missing endpoint is 404; over the cap 409
+    WebhookInputError: lambda exc: validation_response([{"loc": [exc.where, exc.field], "msg": str(exc),
+                                                          "type": "value_error"}]),
+    EndpointNotFound: lambda exc: error_json(not_found("webhook endpoint")),
+    TooManyEndpoints: lambda exc: error_json(ApiError(409, "too_many_endpoints", str(exc))),
 }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ecoalign.content import Request as AlignRequest
 from ecoalign.engine.policy import Policy, PolicyError
@@ -138,6 +138,10 @@ class ChatOptions(RequestModel):
     strategy: StrategyName = Field("ecoalign", json_schema_extra={"enum": list(STRATEGIES)})
 
 
+class StreamOptions(RequestModel):
+    include_usage: bool | None = Field(None, description="a last chunk (no choices) carries the usage")
+
+
 class ChatCompletionCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -152,7 +156,11 @@ class ChatCompletionCreate(RequestModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0, description="accepted, not used")
     n: int | None = Field(None, ge=1, le=1, description="only 1")
-    stream: bool | None = Field(None, description="only false: streaming is not supported")
+    stream: bool | None = Field(
+        None, description="Server-Sent Events of chat.completion.chunk objects; no text before the search has chosen "
+        "its answer (keep-alive and progress comments until then)"
+    )
+    stream_options: StreamOptions | None = None
     stop: Text | list[Text] | None = Field(None, description="accepted, not used")
     seed: int | None = Field(None, description="accepted, not used (node seeds are derived from node ids)")
     user: Text | None = Field(None, max_length=256)
@@ -161,12 +169,6 @@ class ChatCompletionCreate(RequestModel):
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="accepted, not used")
     ecoalign: ChatOptions | None = None
 
-    @field_validator("stream")
-    @classmethod
-    def _no_streaming(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("streaming is not supported: leave stream unset or false")
-        return value
 
 
 def parse_chat(body: ChatCompletionCreate, settings: Settings, remote_fetch: Any) -> tuple[AlignRequest, Policy, str]:

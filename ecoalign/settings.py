@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     )
     dedup_claim_s: float = Field(120.0, gt=0, description="a worker deciding new content holds its claim this long")
     dedup_wait_s: float = Field(30.0, ge=0, description="a copy waits this long for the first worker's decision")
+    # -- webhooks and streaming chat (issue 17: ecoalign/webhooks/, api/routes/webhooks.py, streaming in chat)
+    webhook_allow_loopback: bool = Field(
+        False, description="tests only: webhook URLs may be loopback addresses and plain http"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="one delivery attempt's connect and read timeout")
+    webhook_retry_base_s: float = Field(30.0, gt=0, description="the first retry's delay (doubling, jittered)")
+    webhook_retry_max_delay_s: float = Field(4 * 3600.0, gt=0, description="the longest delay between attempts")
+    webhook_retry_window_s: float = Field(86_400.0, gt=0, description="how long a delivery is retried")
+    webhook_dispatch_interval_s: float = Field(2.0, gt=0, description="how often beat sends the due deliveries")
+    webhook_max_endpoints: int = Field(20, ge=1, description="webhook endpoints one tenant may have")
+    webhook_secret_grace_s: float = Field(
+        86_400.0, ge=0, description="after a rotation, the old secret also signs for this long (0: not at all)"
+    )
+    chat_stream_keepalive_s: float = Field(5.0, gt=0, description="a streaming chat's keep-alive comment interval")
 
 
 @lru_cache(maxsize=1)

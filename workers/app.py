@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from ecoalign.queue.app import ConfigError, app, celery_config
 
-app.conf.include = ["workers.tasks", "workers.batch_tasks"]
+app.conf.include = ["workers.tasks", "workers.batch_tasks", "workers.webhook_tasks"]
 
 __all__ = ["ConfigError", "app", "celery_config"]

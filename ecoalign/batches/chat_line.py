@@ -28,6 +28,8 @@ def _request_error(claimed: Claimed, obj: dict[str, Any]) -> LineOutcome | None:
         return line_error(claimed, "invalid_url", f"url must be {CHAT}, got {obj.get('url')!r}")
     if not isinstance(obj.get("body"), dict):
         return line_error(claimed, "invalid_body", "body must be an object")
+    if obj["body"].get("stream"):
+        return line_error(claimed, "invalid_request", "body.stream: a batch line cannot stream; leave it unset")
     return None
 
 

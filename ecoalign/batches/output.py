@@ -18,6 +18,7 @@ from ecoalign.store import batches as store
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import BatchStatus
 from ecoalign.store.db import run_in_transaction
+from ecoalign.webhooks.outbox import batch_finished
 
 _FINALIZABLE = (BatchStatus.IN_PROGRESS.value, BatchStatus.FINALIZING.value, BatchStatus.CANCELLING.value)
 _ASSEMBLING = (BatchStatus.FINALIZING.value, BatchStatus.CANCELLING.value)
@@ -97,6 +98,7 @@ def _assemble_and_close(session: Session, batch_id: str) -> str | None:
     elif final == BatchStatus.CANCELLED.value:
         values["cancelled_at"] = now
     store.set_batch(session, batch_id, **values)
+    batch_finished(session, batch_id)  # the webhook event, in this transaction
     return final
 
 

@@ -22,6 +22,7 @@ from ecoalign.store import batches as store
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import BatchStatus
 from ecoalign.store.db import run_in_transaction
+from ecoalign.webhooks.outbox import batch_finished
 
 
 @dataclass
@@ -122,6 +123,7 @@ def _fail_batch(session: Session, batch_id: str, endpoint: str, code: str, messa
     now = utcnow()
     errors = {"object": "list", "data": [{"code": code, "message": message, "param": "input_file_id", "line": None}]}
     store.set_batch(session, batch_id, status=BatchStatus.FAILED.value, failed_at=now, updated_at=now, errors=errors)
+    batch_finished(session, batch_id)  # the webhook event, in this transaction
     return Started(endpoint)
 
 

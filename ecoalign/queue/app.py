@@ -32,6 +32,8 @@ from ecoalign.queue.names import (
     REAP_TASK,
     SCAN_TASK,
     SCORE_QUEUE,
+    WEBHOOK_DELIVER_TASK,
+    WEBHOOK_DISPATCH_TASK,
 )
 from ecoalign.settings import Settings, get_settings
 
@@ -47,6 +49,9 @@ ROUTES: dict[str, dict[str, str]] = {
     BATCH_REAP_TASK: {"queue": CONTROL_QUEUE},
     BATCH_MODERATION_LINE_TASK: {"queue": SCORE_QUEUE},
     BATCH_CHAT_LINE_TASK: {"queue": MODEL_QUEUE},
+    # Webhooks (workers.webhook_tasks): the dispatcher is a short query; an attempt waits on the receiver (I/O).
+    WEBHOOK_DISPATCH_TASK: {"queue": CONTROL_QUEUE},
+    WEBHOOK_DELIVER_TASK: {"queue": MODEL_QUEUE},
 }
 
 
@@ -107,6 +112,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": BATCH_REAP_TASK,
                 "schedule": settings.reaper_interval_s,
                 "options": {"expires": max(settings.reaper_interval_s, 1.0)},
+            },
+            "ecoalign-webhook-dispatch": {  # sends the due webhook deliveries (workers.webhook_tasks)
+                "task": WEBHOOK_DISPATCH_TASK,
+                "schedule": settings.webhook_dispatch_interval_s,
+                "options": {"expires": max(settings.webhook_dispatch_interval_s, 1.0)},
             },
         },
         "timezone": "UTC",

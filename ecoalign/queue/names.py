@@ -18,3 +18,7 @@ BATCH_MODERATION_LINE_TASK = "ecoalign.batch_moderation_line"
 BATCH_CHAT_LINE_TASK = "ecoalign.batch_chat_line"
 BATCH_FINALIZE_TASK = "ecoalign.batch_finalize"
 BATCH_REAP_TASK = "ecoalign.batch_reap"
+
+# Webhooks (``workers.webhook_tasks``): the periodic dispatcher and one attempt of one delivery.
+WEBHOOK_DISPATCH_TASK = "ecoalign.webhook_dispatch"
+WEBHOOK_DELIVER_TASK = "ecoalign.webhook_deliver"

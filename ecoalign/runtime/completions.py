@@ -51,3 +51,40 @@ def render_completion(session: Session, job: Job, model: str) -> dict[str, Any]:
             "models": sorted({n.model for n in nodes if n.model and n.model != "template"}),
         },
     }
+
+
+DELTA_CHARS = 24  # about one chunk per few words: what a client renders as the answer arrives
+
+
+def split_deltas(text: str, size: int = DELTA_CHARS) -> list[str]:
+    """The answer in pieces of about ``size`` characters, cut after a space where there is one (joined: the text)."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            space = text.rfind(" ", start + 1, end + 1)
+            end = space + 1 if space > start else end
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def render_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+    """A ``chat.completion`` body (``render_completion``) as OpenAI's ``chat.completion.chunk`` sequence: the role,
+    the content in deltas, the finish reason, then (``include_usage``) a last chunk with no choices and the usage.
+    Only the chosen answer's text is in them: the search had ended before any of them was made."""
+    choice = completion["choices"][0]
+    base = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
+            "model": completion["model"], "system_fingerprint": None}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                **extra}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({"content": piece}) for piece in split_deltas(choice["message"]["content"] or "")]
+    chunks.append(chunk({}, choice["finish_reason"], ecoalign=completion["ecoalign"]))
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+    return chunks

@@ -29,7 +29,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from ecoalign.engine.graph import GraphError, Node, NodeKind, NodeStatus, node_id
-from ecoalign.store import ledger
+from ecoalign.store import ledger, webhooks
 from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
 from ecoalign.store.errors import NotFound
@@ -216,7 +216,7 @@ def finish_job(
     status_ = JobStatus(status)
     if not status_.terminal:
         raise ValueError(f"{status_} is not a terminal job status")
-    done = session.execute(
+    finished = session.execute(
         update(JOBS)
         .where(JOBS.c.id == job_id, JOBS.c.status.in_(ACTIVE_JOB_STATUSES))
         .values(
@@ -231,10 +231,16 @@ def finish_job(
             finished_at=utcnow(),
             version=JOBS.c.version + 1,
         )
-    )
-    if _rowcount(done) != 1:
+        .returning(JOBS.c.tenant_id)
+    ).first()
+    if finished is None:
         return False
     _set_locked_status(session, job_id, status_.value)
+    # The webhook event (job.succeeded / job.failed / job.cancelled) in this transaction: every job ends here.
+    webhooks.record_event(session, finished.tenant_id, f"job.{status_.value}", job_id, {
+        "id": job_id, "object": "job", "status": status_.value,
+        "decision": Decision(decision).value if decision is not None else None, "failure_reason": failure_reason,
+    })
     if release:
         ledger.release_all(session, job_id)
     return True

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from ecoalign.store import batch_models, dedup_models, models, review_models
+from ecoalign.store import (
+    batch_models,
+    dedup_models,  # issue 14: duplicates decided once
+    models,
+    review_models,  # issue 14: the review queue
+    webhook_models,  # issue 17: webhooks
+)
 from ecoalign.store.base import Base
 
-MODEL_MODULES = (models, batch_models, review_models, dedup_models)
+MODEL_MODULES = (models, batch_models, review_models, dedup_models, webhook_models)
 metadata: MetaData = Base.metadata

@@ -126,8 +126,9 @@ def test_the_openai_client_moderates(server: str, tenant_a: TenantKey) -> None:
 def test_sdk_errors_are_typed_and_name_the_field(server: str, tenant_a: TenantKey) -> None:
     client = client_for(server, tenant_a)
     with pytest.raises(openai.UnprocessableEntityError) as bad:
-        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
-    assert bad.value.body["detail"][0]["loc"][:2] == ["body", "stream"]  # type: ignore[index]
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True,
+                                       stream_options={"include_usage": "yes"})  # type: ignore[typeddict-item]
+    assert bad.value.body["detail"][0]["loc"][:2] == ["body", "stream_options"]  # type: ignore[index]
     with pytest.raises(openai.UnprocessableEntityError):
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], n=2)
     with pytest.raises(openai.AuthenticationError):
