@@ -16,7 +16,7 @@ from api import errors
 from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
-from api.routes import batches, chat, files, health, jobs, moderations
+from api.routes import batches, chat, files, health, jobs, moderations, ui
 from ecoalign import __version__
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
@@ -90,6 +90,7 @@ def create_app(
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
         app.include_router(product.router)
     app.include_router(health.router)
+    app.include_router(ui.router)  # the trace viewer (/ui/jobs/{id})
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
