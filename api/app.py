@@ -63,7 +63,7 @@ def create_app(
         dispatcher=dispatcher or celery_dispatcher,
         remote_fetch=root.remote_fetch(),
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
-        inprocess_jobs=InProcessJobs(settings, sessions, root.services),
+        inprocess_jobs=InProcessJobs(settings, sessions, root.services, spans=root.job_spans),
     )
 
     @asynccontextmanager

@@ -120,7 +120,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             factory, lambda s: controller.submit(s, request, policy, strategy=args.strategy)
         )
         # Nothing else runs this job: once the driver returns it is terminal, or stuck (then say so, do not wait).
-        outcome = run_and_wait(factory, services, job_id, workers=args.workers, timeout_s=0)
+        outcome = run_and_wait(factory, services, job_id, workers=args.workers, timeout_s=0, spans=root.job_spans())
         report = run_in_transaction(factory, lambda s: full_report(s, job_id))
     finally:
         root.close()

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
     chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
     chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
+    # -- telemetry (issue 13): OTLP export of job and node spans, off unless an endpoint is set
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); unset: no export"
+    )
+    otlp_service_name: str = Field("ecoalign", description="service.name of the exported spans")
 
 
 @lru_cache(maxsize=1)

@@ -239,7 +239,9 @@ def _rows(
     elif options.format is ExportFormat.DPO:
         rejected = [(c, "pruned_unsafe") for c in unsafe] + [(c, "lower_value") for c in lower]
         for other, source in rejected[:limit]:
-            columns = {"prompt": prompt, "chosen": chosen_msg, "rejected": assistant(other.text, text_content)}
+            columns: dict[str, Any] = {
+                "prompt": prompt, "chosen": chosen_msg, "rejected": assistant(other.text, text_content)
+            }
             yield example(columns, source, other)
     else:
         yield example({"prompt": prompt, "completion": chosen_msg, "label": True}, "chosen")

@@ -49,7 +49,8 @@ def node_view(row: NodeRow, parents: list[str]) -> dict[str, Any]:
 def paths_view(graph: ThoughtGraph) -> list[dict[str, Any]]:
     """Every complete path (root to a scored answer or refusal, kept or pruned) with S (weakest link), U and C,
     and whether it is on the Pareto front of S↑ U↑ C↓ (what the trace viewer plots)."""
-    ends = [n.id for n in graph.terminals() if n.status in (NodeStatus.DONE, NodeStatus.PRUNED) and n.safety is not None]
+    settled = (NodeStatus.DONE, NodeStatus.PRUNED)
+    ends = [n.id for n in graph.terminals() if n.status in settled and n.safety is not None]
     metrics = [path_metrics(graph, node_id) for node_id in ends]
     front = {m.node_id for m in pareto_front(metrics)}
     return [
