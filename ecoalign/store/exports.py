@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, func, select
+from sqlalchemy import Table, exists, func, null, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.engine.graph import ThoughtGraph
@@ -78,8 +78,11 @@ def _jobs_page(session: Session, spec: JobFilter, after: str | None, limit: int)
     return session.execute(statement).all()
 
 
+# The graph's columns without the category scores: the export does not use them, and decoding their JSON was a
+# sixth of its time (measured with cProfile on 40,000 rows).
+_NODE_COLUMNS = tuple(c if c.name != "categories" else null().label("categories") for c in GRAPH_COLUMNS)
 _GRAPHS_OF = (
-    select(NODES.c.job_id, *GRAPH_COLUMNS, EDGES.c.parent_id.label("parent"))
+    select(NODES.c.job_id, *_NODE_COLUMNS, EDGES.c.parent_id.label("parent"))
     .select_from(NODES.outerjoin(EDGES, EDGES.c.child_id == NODES.c.id))
     .order_by(NODES.c.job_id, *NODE_ORDER)
 )
@@ -87,7 +90,7 @@ _GRAPHS_OF = (
 
 def _graphs(session: Session, job_ids: list[str]) -> dict[str, ThoughtGraph]:
     rows_by_job: dict[str, list[Any]] = {job_id: [] for job_id in job_ids}
-    for row in session.execute(_GRAPHS_OF.where(NODES.c.job_id.in_(job_ids))):
+    for row in session.execute(_GRAPHS_OF.where(NODES.c.job_id.in_(job_ids))).all():
         rows_by_job[row.job_id].append(row)
     return {job_id: build_graph(job_id, rows) for job_id, rows in rows_by_job.items()}
 
