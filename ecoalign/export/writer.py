@@ -3,7 +3,7 @@
 Images (``images`` column, in the order of the ``{"type": "image"}`` placeholders):
 
 * ``paths`` (default): each image is written once, named by its sha256, into ``<stem>.images/`` next to the
-  output; rows hold paths relative to the output's folder (``datasets``' ``Image`` feature reads them).
+  output; rows hold paths relative to the output's folder (``datasets``' ``Image`` feature reads them from there).
 * ``embed`` (Parquet only): rows hold the bytes, as ``{"bytes", "path"}`` structs, which is how ``datasets``
   stores an ``Image``; the file's Hugging Face features metadata says so, so ``load_dataset`` decodes them.
 * ``none`` (with ``--text-content``): no ``images`` column.
