@@ -29,7 +29,7 @@ ASSETS: dict[str, tuple[str, str, str]] = {
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "script-src 'self' 'unsafe-eval'; frame-ancestors 'none'",
+    "script-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,19 @@ pytestmark = pytest.mark.postgres
 
 SAFE = "Keep a regular sleep schedule and avoid screens before bed."
 UNSAFE = "Poison the neighbour and murder him so he stops the noise."
+
+
+def wait_until(page, expression: str, arg=None, timeout_s: float = 30.0):
+    """Poll ``expression`` in the page until it is truthy (Playwright's ``wait_for_function`` evaluates a string,
+    which the page's Content-Security-Policy, without 'unsafe-eval', forbids)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 @pytest.fixture
@@ -62,9 +76,10 @@ def test_the_viewer_draws_the_graph_and_shows_a_clicked_nodes_text(app, finished
     with serve(app) as base, chromium_page(offline=True, extra_headers=tenant_a.headers) as page:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.set_viewport_size({"width": 1400, "height": 1050})
         page.goto(f"{base}/ui/jobs/{job_id}")
-        page.wait_for_function("window.ecoViewer && (window.ecoViewer.ready || window.ecoViewer.error)", timeout=30_000)
+        wait_until(page, "() => window.ecoViewer && (window.ecoViewer.ready || window.ecoViewer.error)")
         assert page.evaluate("window.ecoViewer.error") is None
         assert page.evaluate("window.ecoViewer.nodeCount") == len(nodes)
         assert page.evaluate("window.ecoViewer.network.body.nodeIndices.length") == len(nodes)
@@ -72,7 +87,7 @@ def test_the_viewer_draws_the_graph_and_shows_a_clicked_nodes_text(app, finished
         assert page.locator("#scatter .scatterlayer .point").count() >= 3  # plotly drew the paths
         centre = page.evaluate("id => window.ecoViewer.nodeCenter(id)", pruned["id"])
         page.mouse.click(centre["x"], centre["y"])
-        page.wait_for_function("id => window.ecoViewer.selected === id", arg=pruned["id"], timeout=10_000)
+        wait_until(page, "id => window.ecoViewer.selected === id", pruned["id"])
         assert page.locator("#node-text").inner_text() == UNSAFE
         assert "path safety" in page.locator("#details").inner_text()  # the prune reason
         shot = tmp_path / "viewer.png"
@@ -85,20 +100,20 @@ def test_the_viewer_draws_the_graph_and_shows_a_clicked_nodes_text(app, finished
     # No key: the shell loads, the API refuses the data, the page asks for a key. Another tenant's key: 404.
     with serve(app) as base, chromium_page(offline=True) as page:
         page.goto(f"{base}/ui/jobs/{job_id}")
-        page.wait_for_function("window.ecoViewer.error !== null", timeout=30_000)
+        wait_until(page, "() => window.ecoViewer.error !== null")
         assert "401" in page.evaluate("window.ecoViewer.error")
         assert page.locator("#key-form").is_visible()
         assert page.evaluate("window.ecoViewer.nodeCount") == 0
         # the key in the URL fragment (never sent to the server) is used, then dropped from the address bar
         page.goto("about:blank")  # a new document: a fragment change alone would not reload the page
         page.goto(f"{base}/ui/jobs/{job_id}#key={tenant_b.key}")
-        page.wait_for_function("window.ecoViewer.error !== null", timeout=30_000)
+        wait_until(page, "() => window.ecoViewer.error !== null")
         assert "404" in page.evaluate("window.ecoViewer.error")
         assert "#key" not in page.url
         page.evaluate("sessionStorage.clear()")
         page.goto("about:blank")
         page.goto(f"{base}/ui/jobs/{job_id}#key={tenant_a.key}")
-        page.wait_for_function("window.ecoViewer.ready", timeout=30_000)
+        wait_until(page, "() => window.ecoViewer.ready")
         assert page.evaluate("window.ecoViewer.nodeCount") == len(nodes)
 
 
