@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,12 @@ def test_filters_select_jobs(db, tmp_path: Path):
     assert none.manifest["filters"] == {"strategy": "ecoalign"}
     safe = export(db, tmp_path / "some.jsonl", Options(ExportFormat.SFT), spec=JobFilter(min_path_safety=0.9))
     assert safe.manifest["jobs_read"] == 3
+    by_judge = JobFilter(evaluator="heuristic-lexicon@1", decision="answered")
+    assert export(db, tmp_path / "j.jsonl", Options(ExportFormat.SFT), spec=by_judge).manifest["jobs_read"] == 3
+    other = JobFilter(evaluator="llm-judge:x")
+    assert export(db, tmp_path / "o.jsonl", Options(ExportFormat.SFT), spec=other).manifest["jobs_read"] == 0
+    later = JobFilter(created_after=datetime.now(UTC) + timedelta(days=1))
+    assert export(db, tmp_path / "l.jsonl", Options(ExportFormat.SFT), spec=later).manifest["jobs_read"] == 0
 
 
 def test_cli_export_and_its_errors(sqlite_engine, tmp_path: Path, capsys):
