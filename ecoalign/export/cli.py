@@ -102,6 +102,7 @@ def _check_output(args: argparse.Namespace) -> Path:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
     from tqdm import tqdm
 
     from ecoalign.export.formats import ExportFormat, Options
@@ -115,10 +116,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     spec = parse_filters(args.filter)
     options = Options(ExportFormat(args.format), text_content=args.text_content, pairs_per_prompt=args.pairs_per_prompt)
     images = ImageMode.NONE if args.text_content else ImageMode(args.images)
-    engine = make_engine(args.db or get_settings().db_url)
+    url = args.db or get_settings().db_url
+    engine = make_engine(url)
     try:
         factory = session_factory(engine)
-        total = count_finished_jobs(factory, spec)
+        try:
+            total = count_finished_jobs(factory, spec)
+        except DBAPIError as exc:
+            raise CliError(f"cannot read jobs from {engine.url.render_as_string()}: {exc.orig}") from None
         with tqdm(total=total, unit="job", disable=args.no_progress, file=sys.stderr) as bar:
             result = export(
                 factory, output, options, spec=spec, images=images, with_ids=args.with_ids,

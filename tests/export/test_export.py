@@ -157,6 +157,9 @@ def test_cli_export_and_its_errors(sqlite_engine, tmp_path: Path, capsys):
     assert main(["export", "--format", "kto", "--db", url, "-o", str(tmp_path / "x.jsonl"), "--images", "embed"]) == 2
     assert "needs a .parquet output" in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["export", "--format", "sft", "--db", empty, "-o", str(tmp_path / "y.jsonl")]) == 2
+    assert "cannot read jobs from sqlite:///" in capsys.readouterr().err
 
 
 def test_digest_set_is_exact_and_bounded():
