@@ -17,6 +17,7 @@ over HTTP, never stops it, and never touches the connections or threads it inher
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ from ecoalign.runtime.factory import ServiceError, build_provider, build_service
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
 from ecoalign.telemetry import JobSpans, otlp_job_spans
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ecoalign.content import Image
@@ -194,9 +197,12 @@ class Root:
         with self._lock:
             if self._spans is None:
                 endpoint = self.settings.otlp_endpoint
-                self._spans = (
-                    (otlp_job_spans(endpoint, service_name=self.settings.otlp_service_name) if endpoint else None),
-                )
+                try:
+                    spans = otlp_job_spans(endpoint, service_name=self.settings.otlp_service_name) if endpoint else None
+                except RuntimeError:  # the otel extra is missing: say so once, never fail a job over telemetry
+                    log.exception("OTLP export is off")
+                    spans = None
+                self._spans = (spans,)
             return self._spans[0]
 
     def for_child(self) -> Root:
