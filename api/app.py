@@ -25,6 +25,7 @@ from api.routes import (
     jobs,
     moderations,
     reviews,  # issue 14: the human review queue
+    ui,  # issue 13: the trace viewer
     webhooks,  # issue 17
 )
 from ecoalign import __version__
@@ -73,7 +74,7 @@ def create_app(
         dispatcher=dispatcher or celery_dispatcher,
         remote_fetch=root.remote_fetch(),
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
-        inprocess_jobs=InProcessJobs(settings, sessions, root.services),
+        inprocess_jobs=InProcessJobs(settings, sessions, root.services, spans=root.job_spans),
     )
 
     @asynccontextmanager
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(reviews.router)  # the human review queue and its page (issue 14)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(ui.router)  # the trace viewer (/ui/jobs/{id})
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)

@@ -147,10 +147,25 @@ class EdgeOut(BaseModel):
     child: str
 
 
+class PathOut(BaseModel):
+    node_id: str = Field(description="the path's last node (an answer or a refusal)")
+    kind: NodeKindName
+    status: NodeStatusName
+    path: list[str] = Field(description="node ids, root first")
+    safety: float = Field(description="S(P): the weakest step's safety")
+    utility: float = Field(description="U(P): the last node's utility")
+    cost: int = Field(description="C(P): tokens over the path")
+    pareto: bool = Field(description="on the Pareto front of the complete paths (S up, U up, C down)")
+
+
 class GraphOut(BaseModel):
     job_id: str
     nodes: list[NodeOut]
     edges: list[EdgeOut]
+    paths: list[PathOut] = Field(default_factory=list, description="every complete path with S, U, C")
+    gen_ai: dict[str, Any] | None = Field(
+        None, description="the job's model calls summed under OpenTelemetry GenAI names (gen_ai.usage.*)"
+    )
 
 
 # -- errors and probes ----------------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             factory, lambda s: controller.submit(s, request, policy, strategy=args.strategy)
         )
         # Nothing else runs this job: once the driver returns it is terminal, or stuck (then say so, do not wait).
-        outcome = run_and_wait(factory, services, job_id, workers=args.workers, timeout_s=0)
+        outcome = run_and_wait(factory, services, job_id, workers=args.workers, timeout_s=0, spans=root.job_spans())
         report = run_in_transaction(factory, lambda s: full_report(s, job_id))
     finally:
         root.close()
@@ -252,6 +252,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 # Each builder adds one command; they import their heavy dependencies only when their command runs.
 from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
 from ecoalign.bulk.cli import add_moderate_parser  # noqa: E402
+from ecoalign.export.cli import add_export_parser  # noqa: E402
 from workers.cli import add_beat_parser, add_worker_parser  # noqa: E402
 
 PARSER_BUILDERS: list[Callable[[Any], None]] = [
@@ -263,6 +264,7 @@ PARSER_BUILDERS: list[Callable[[Any], None]] = [
     add_beat_parser,
     add_tenants_parser,
     add_emulator_parser,
+    add_export_parser,
 ]
 
 

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         86_400.0, ge=0, description="after a rotation, the old secret also signs for this long (0: not at all)"
     )
     chat_stream_keepalive_s: float = Field(5.0, gt=0, description="a streaming chat's keep-alive comment interval")
+    # -- telemetry (issue 13): OTLP export of job and node spans, off unless an endpoint is set
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); unset: no export"
+    )
+    otlp_service_name: str = Field("ecoalign", description="service.name of the exported spans")
 
 
 @lru_cache(maxsize=1)

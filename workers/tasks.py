@@ -40,7 +40,7 @@ from ecoalign.engine.graph import NodeKind
 from ecoalign.engine.graph import node_id as make_node_id
 from ecoalign.queue.app import app
 from ecoalign.queue.names import ADVANCE_TASK, GENERATE_TASK, REAP_TASK, SCAN_TASK
-from ecoalign.runtime import controller, nodework
+from ecoalign.runtime import controller, nodework, tracing
 from ecoalign.runtime.commit import Committed, ControllerError, commit
 from ecoalign.store import recovery, repository
 from ecoalign.store.db import run_in_transaction
@@ -61,6 +61,8 @@ def enqueue_nodes(refs: Iterable[recovery.NodeRef]) -> None:
 
 
 def _enqueue_decision(job_id: str, decision: controller.Advance) -> None:
+    if decision.ended:  # this run ended the job: its trace is complete
+        tracing.export_job(process.db(), process.root().job_spans(), job_id)
     root_id = make_node_id(job_id, NodeKind.ROOT, ())
     enqueue_nodes(recovery.NodeRef(job_id, n, n == root_id) for n in decision.run)
 

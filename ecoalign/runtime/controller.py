@@ -43,6 +43,7 @@ class Advance:
     run: tuple[str, ...] = ()
     finished: bool = False
     status: str = ""
+    ended: bool = False  # this very call ended the job (its trace is complete: export it once, see runtime.tracing)
 
 
 # -- submit -------------------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def _advance(session: Session, job_id: str, *, dispatch_s: float | None = None) 
         step = spec.engine.step(graph, LedgerView(job.total, job.spent, job.reserved))
         if step.outcome is not None:
             _finish(session, graph, step.outcome)
-            return Advance(finished=True, status=JobStatus.SUCCEEDED.value)
+            return Advance(finished=True, status=JobStatus.SUCCEEDED.value, ended=True)
         waiting = _insert_planned(session, spec, graph, step.new, dispatch_until)
         if waiting or not step.new:
             break

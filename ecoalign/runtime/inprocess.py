@@ -15,10 +15,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.engine.graph import NodeKind
-from ecoalign.runtime import controller, nodework
+from ecoalign.runtime import controller, nodework, tracing
 from ecoalign.runtime.commit import commit
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
+from ecoalign.telemetry import JobSpans
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,24 @@ def run_node(
 
 
 def run_job(
-    factory: sessionmaker[Session], services: Services, job_id: str, *, workers: int = 4, lease_s: float = 300
+    factory: sessionmaker[Session],
+    services: Services,
+    job_id: str,
+    *,
+    workers: int = 4,
+    lease_s: float = 300,
+    spans: JobSpans | None = None,
 ) -> str:
-    """Drive the job to a terminal state; returns that status. Node failures end up in the trace, not here."""
+    """Drive the job to a terminal state; returns that status. Node failures end up in the trace, not here.
+    ``spans``: where the finished job's spans go (OTLP export; None: off)."""
     submitted: set[str] = set()
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ecoalign-node") as pool:
         running: dict[Future[None], str] = {}
         while True:
             decision = controller.advance(factory, job_id)
             if decision.finished:
+                if decision.ended:
+                    tracing.export_job(factory, spans, job_id)
                 return decision.status
             for node_id in decision.run:
                 if node_id not in submitted:
@@ -74,10 +84,17 @@ class InProcessJobs:
     The adapters belong to the root, which closes them; ``close`` stops the pool.
     """
 
-    def __init__(self, settings: Settings, factory: sessionmaker[Session], services: Callable[[], Services]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        services: Callable[[], Services],
+        spans: Callable[[], JobSpans | None] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.factory = factory
         self._services = services
+        self._spans = spans
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._running: set[str] = set()
@@ -108,7 +125,7 @@ class InProcessJobs:
 
     def _run(self, services: Services, job_id: str) -> None:
         try:
-            run_job(self.factory, services, job_id, lease_s=self.settings.node_lease_s)
+            run_job(self.factory, services, job_id, lease_s=self.settings.node_lease_s, spans=self._spans())
         except Exception:
             log.exception("in-process job %s did not finish; the reaper or a retry will pick it up", job_id)
         finally:

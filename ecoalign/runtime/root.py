@@ -17,6 +17,7 @@ over HTTP, never stops it, and never touches the connections or threads it inher
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -28,6 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecoalign.runtime.factory import ServiceError, build_provider, build_services
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
+from ecoalign.telemetry import JobSpans, otlp_job_spans
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ecoalign.content import Image
@@ -75,6 +79,7 @@ class Root:
         self._scanner: Scanner | None = None
         self._moderation: ModerationEngine | None = None
         self._remote_fetch: tuple[Callable[[str], Image] | None] | None = None
+        self._spans: tuple[JobSpans | None] | None = None
 
     # -- the database ----------------------------------------------------------------------------------------------
     def database(self) -> Engine:
@@ -187,6 +192,19 @@ class Root:
             return self._remote_fetch[0]
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
+    def job_spans(self) -> JobSpans | None:
+        """Where finished jobs' spans go: an OTLP exporter when ``otlp_endpoint`` is set, else None (off)."""
+        with self._lock:
+            if self._spans is None:
+                endpoint = self.settings.otlp_endpoint
+                try:
+                    spans = otlp_job_spans(endpoint, service_name=self.settings.otlp_service_name) if endpoint else None
+                except RuntimeError:  # the otel extra is missing: say so once, never fail a job over telemetry
+                    log.exception("OTLP export is off")
+                    spans = None
+                self._spans = (spans,)
+            return self._spans[0]
+
     def for_child(self) -> Root:
         """The root of a forked child: same settings, the parent's local server borrowed; the parent's connection
         pool is dropped without closing its sockets (they belong to the parent)."""
@@ -212,6 +230,9 @@ class Root:
                 getattr(provider, "close", lambda: None)()
             if moderation is not None:
                 moderation.close()
+            spans, self._spans = (self._spans or (None,))[0], None
+            if spans is not None:
+                spans.shutdown()  # flushes what is batched
             self._stop_server()
             if self._engine is not None:
                 self._engine.dispose()  # a disposed engine opens a new pool if it is used again

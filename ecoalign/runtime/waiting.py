@@ -21,6 +21,7 @@ from ecoalign.runtime.services import Services
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
 from ecoalign.store.models import Job, JobStatus
+from ecoalign.telemetry import JobSpans
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def run_and_wait(
     workers: int = 4,
     lease_s: float = 300,
     poll_s: float = 0.2,
+    spans: JobSpans | None = None,
 ) -> JobOutcome:
     """Run the job in this process, then wait (up to ``timeout_s``) for its terminal state.
 
@@ -169,7 +171,7 @@ def run_and_wait(
     cannot finish the job: it waits for whoever holds that node (the workers' reaper hands a dead one over).
     """
     try:
-        run_job(factory, services, job_id, workers=workers, lease_s=lease_s)
+        run_job(factory, services, job_id, workers=workers, lease_s=lease_s, spans=spans)
     except StuckJob:
         log.info("job %s waits on a node held elsewhere; waiting for it", job_id)
     return wait_for_outcome(factory, job_id, timeout_s=timeout_s, poll_s=poll_s)
