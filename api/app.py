@@ -17,6 +17,7 @@ from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
 from api.routes import batches, chat, files, health, jobs, moderations
+from api.routes import policies as policy_routes
 from ecoalign import __version__
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(jobs.router)
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
         app.include_router(product.router)
+    app.include_router(policy_routes.router)
     app.include_router(health.router)
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))

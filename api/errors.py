@@ -28,6 +28,7 @@ from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
+from ecoalign.policies.service import PolicyNotFound, UnknownPolicyChoice, UnknownPolicyCursor
 from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
 from ecoalign.runtime.submission import IdempotencyConflict, TenantBudgetExhausted
@@ -150,6 +151,12 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
     ServiceError: lambda exc: error_json(from_service_error(exc)),
     JobError: job_error_json,
+    PolicyNotFound: lambda exc: error_json(not_found("policy")),
+    UnknownPolicyChoice: lambda exc: validation_response(
+        [{"loc": ["body", "ecoalign", "policy"], "msg": str(exc), "type": "value_error"}]
+    ),
+    UnknownPolicyCursor: lambda exc: validation_response([{"loc": ["query", "after"], "msg": str(exc),
+                                                            "type": "value_error"}]),
 }
 
 
