@@ -285,8 +285,12 @@ class Moderator:
     ) -> dict[str, tuple[Evidence, bool, int]]:
         """The evidence still for sale: ``kind -> (evidence, with images, max_tokens)``. Before any judge call, a
         judge call on the text (and OCR text) and, if the item has images the judge can see, one with the images;
-        after one, a second opinion of the same kind. Priced at what a call reserves (prompt estimate + max)."""
+        after one, a second opinion of the same kind. Priced at what a call reserves (prompt estimate + max). A
+        text-only call on an item with an image OCR read nothing of is worth nothing (accuracy 0.5): it cannot see
+        that image."""
         policy = self.policy
+        read = sum(1 for seg in scan.segments if seg.kind == "image" and seg.text.strip())
+        blind = len(request.images) > read
         left = policy.item_budget - spent
         kinds: list[tuple[str, bool]]
         if first is None:
@@ -301,7 +305,8 @@ class Moderator:
         for kind, images in kinds:
             prompt_est = judge.estimate_prompt_tokens(request, scan, policy, images=images)
             max_tokens = max(policy.judge_min_tokens, min(policy.judge_max_tokens, left - prompt_est))
-            out[kind] = (Evidence(kind, prompt_est + max_tokens, policy.accuracy(kind)), images, max_tokens)
+            accuracy = 0.5 if blind and not images else policy.accuracy(kind)
+            out[kind] = (Evidence(kind, prompt_est + max_tokens, accuracy), images, max_tokens)
         return out
 
     def _escalate_by_value(self, request: Request, scan: Score) -> _Escalation:

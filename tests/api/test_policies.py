@@ -36,7 +36,7 @@ DOCUMENT: dict[str, Any] = {
 @pytest.fixture
 def script() -> ModerationJudgeScript:
     # the judge knows nothing harmful in OpenAI's categories here; it scores crypto-scam when the policy asks
-    return ModerationJudgeScript(lambda content: False, custom={"crypto-scam": 0.95})
+    return ModerationJudgeScript(lambda content, images: False, custom={"crypto-scam": 0.95})
 
 
 @pytest.fixture

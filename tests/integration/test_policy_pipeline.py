@@ -69,7 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pytest.skip("redis-server is not installed")
         db_url = stack.enter_context(temporary_pg_database("ecoalign_policies"))
         migrate.upgrade(db_url)
-        script = ModerationJudgeScript(lambda content: False, custom={"crypto-scam": 0.95})
+        script = ModerationJudgeScript(lambda content, images: False, custom={"crypto-scam": 0.95})
         emulator = stack.enter_context(EmulatorServer(reply_fn=script, model="emu-judge"))
         c = Cluster(db_url, redis_url, emulator, tmp_path_factory.mktemp("policy-pipeline"),
                     extra_env={"ECOALIGN_JUDGE_URL": emulator.base_url, "ECOALIGN_JUDGE_MODEL": "emu-judge"})

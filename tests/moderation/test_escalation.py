@@ -98,7 +98,7 @@ def test_the_band_baseline_and_the_calibration_floor() -> None:
 GOLD = {"MAYBE harmful thing": True, "MAYBE harmless thing": False, "SAFE hello": False}
 
 
-def _gold(content: str) -> bool | None:
+def _gold(content: str, images: tuple[str, ...]) -> bool | None:
     for text, label in GOLD.items():
         if f"Text: {text}" in content:
             return label
@@ -193,7 +193,7 @@ def test_the_band_stays_selectable(scanner: ScriptedScanner, value_judge: tuple[
 
 
 def test_the_emulator_judge_is_right_at_its_set_rate() -> None:
-    script = ModerationJudgeScript(lambda c: c.endswith("1"), accuracy_text=0.8)
+    script = ModerationJudgeScript(lambda c, _: c.endswith("1"), accuracy_text=0.8)
     verdicts = [
         json.loads(script({"messages": [{"role": "user", "content": f"item {i}"}], "seed": 0}))["flagged"]
         for i in range(2000)
