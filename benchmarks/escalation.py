@@ -10,13 +10,16 @@ parts and ``--accuracy-images`` for one with them, the draw being a hash of the 
 prompt gets the same verdict in every mode; a second opinion is an independent draw). Image parts are billed at
 ``--image-tokens`` (765: what a 760 px image costs on gpt-4o at high detail); text at the emulator's chars/4.
 
-Printed per mode: judge calls, calls with images, tokens per item, unsafe recall, safe pass rate and balanced
-accuracy, and how well the scan's probability (``1 - safety``) is calibrated (expected calibration error).
+Each band runs twice: with a judge that sees the images, and (``text``) with a text-only judge (text and OCR
+text), so the saving of not sending images is not credited to the value rule. Printed per mode: judge calls,
+calls with images, tokens per item, unsafe recall, safe pass rate and balanced accuracy, and how well the scan's
+probability (``1 - safety``) is calibrated (expected calibration error).
 The value mode's accuracy model is the policy's ``evidence_accuracy`` (defaults 0.85 text, 0.9 images, 0.85 second
 judge), set before any run and not fitted to these items; ``--assumed-*`` changes what the policy believes while the
 emulator keeps its own rate.
 
     python benchmarks/escalation.py                              # offline scanner, prices 0.02..0.5
+    python benchmarks/escalation.py --scan-cache /tmp/scans.pkl --accuracy-text 0.75   # a worse judge than assumed
     python benchmarks/escalation.py --evaluator heuristic        # fast, the keyword scanner
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -56,7 +60,6 @@ class Row:
     tokens: int = 0
     calls: int = 0
     image_calls: int = 0
-    seconds: float = 0.0
 
     @property
     def recall(self) -> float:
@@ -109,12 +112,58 @@ def ece(probabilities: list[float], labels: list[bool], bins: int = 10) -> float
     total, n = 0.0, len(labels)
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
-        inside = [(p, y) for p, y in zip(probabilities, labels, strict=True) if lo <= p < hi or (b == bins - 1 and p == 1)]
+        inside = [
+            (p, y) for p, y in zip(probabilities, labels, strict=True) if lo <= p < hi or (b == bins - 1 and p == 1)
+        ]
         if inside:
             mean_p = sum(p for p, _ in inside) / len(inside)
             rate = sum(y for _, y in inside) / len(inside)
             total += len(inside) / n * abs(mean_p - rate)
     return total
+
+
+def scan_all(scanner: Any, requests: list[Any], args: argparse.Namespace) -> list[Any]:
+    """Every item's scan, from ``--scan-cache`` when it holds them."""
+    from ecoalign.moderation.moderator import Moderator
+
+    cache = Path(args.scan_cache) if args.scan_cache else None
+    if cache is not None and cache.exists():
+        scans: list[Any] = pickle.loads(cache.read_bytes())
+        print(f"read {len(scans)} scans from {cache}", file=sys.stderr)
+    else:
+        started = time.monotonic()
+        scans = Moderator(scanner).scan_many(requests)
+        print(f"scanned {len(scans)} items with {args.evaluator} in {time.monotonic() - started:.1f} s",
+              file=sys.stderr)
+        if cache is not None:
+            cache.write_bytes(pickle.dumps(scans))
+    if len(scans) != len(requests):
+        raise SystemExit(f"{cache} holds {len(scans)} scans for {len(requests)} items: delete it")
+    return scans
+
+
+def tally(name: str, results: list[Any], labels: list[bool]) -> Row:
+    """One mode's counts: judge calls (with images), tokens, and the confusion against the labels."""
+    row = Row(name)
+    for result, unsafe in zip(results, labels, strict=True):
+        row.items += 1
+        row.tokens += result.tokens
+        calls = result.trace.get("escalation", {}).get("calls")
+        if calls is not None:
+            done = [c for c in calls if "spent" in c]
+            row.calls += len(done)
+            row.image_calls += sum(bool(c["images"]) for c in done)
+        elif result.decision == "judge":
+            row.calls += 1
+            parts = result.trace["escalation"]["prompt"][1]["content"]
+            row.image_calls += any(part.get("type") == "image_url" for part in parts)
+        if unsafe:
+            row.unsafe += 1
+            row.caught += result.flagged
+        else:
+            row.safe += 1
+            row.passed += not result.flagged
+    return row
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,10 +179,7 @@ def run(args: argparse.Namespace) -> int:
         loaded = load(Path(args.data), Path(tmp))
         root = Root(Settings(evaluator=args.evaluator))
         scanner = root.scanner()
-        started = time.monotonic()
-        scans = Moderator(scanner).scan_many([r for _, r in loaded])
-        scan_s = time.monotonic() - started
-        print(f"scanned {len(scans)} items with {args.evaluator} in {scan_s:.1f} s", file=sys.stderr)
+        scans = scan_all(scanner, [r for _, r in loaded], args)
 
     labels = [item.unsafe for item, _ in loaded]
     gold = GoldLookup()
@@ -149,7 +195,10 @@ def run(args: argparse.Namespace) -> int:
         "second_judge": args.assumed_text or DEFAULT_EVIDENCE_ACCURACY["second_judge"],
     }
     modes: list[tuple[str, ModerationPolicy]] = [("scan only", ModerationPolicy())]
-    modes.append((f"band {args.lo}-{args.hi}", ModerationPolicy(escalation="band", lo=args.lo, hi=args.hi)))
+    for band in args.bands:
+        lo, hi = (float(x) for x in band.split("-"))
+        modes.append((f"band {lo:g}-{hi:g}", ModerationPolicy(escalation="band", lo=lo, hi=hi)))
+        modes.append((f"band {lo:g}-{hi:g} text", ModerationPolicy(escalation="band", lo=lo, hi=hi)))
     for price in args.prices:
         policy = ModerationPolicy(escalation="value", token_price=price, evidence_accuracy=assumed)
         modes.append((f"value @{price:g}/1k", policy))
@@ -158,31 +207,13 @@ def run(args: argparse.Namespace) -> int:
     with EmulatorServer(reply_fn=script, model="judge-emu", image_token_cost=args.image_tokens) as emu:
         provider = OpenAIChatProvider(emu.base_url, "judge-emu", max_retries=0, timeout_s=30.0)
         judge = ChatModerationJudge(provider)
+        text_judge = ChatModerationJudge(provider, send_images=False)  # the band with a text-only judge
         for name, policy in modes:
-            moderator = Moderator(scanner, judge=None if name == "scan only" else judge, policy=policy)
-            before = len(emu.state.bodies), emu.stats["chat_requests"]
-            row = Row(name)
-            started = time.monotonic()
-            results = [moderator.decide(r, s) for (_, r), s in zip(loaded, scans, strict=True)]
-            row.seconds = time.monotonic() - started
-            for result, unsafe in zip(results, labels, strict=True):
-                row.items += 1
-                row.tokens += result.tokens
-                calls = result.trace.get("escalation", {}).get("calls")
-                if calls is not None:
-                    done = [c for c in calls if "spent" in c]
-                    row.calls += len(done)
-                    row.image_calls += sum(bool(c["images"]) for c in done)
-                elif result.decision == "judge":
-                    row.calls += 1
-                    row.image_calls += int(bool(result.trace["request"]["images"]))
-                if unsafe:
-                    row.unsafe += 1
-                    row.caught += result.flagged
-                else:
-                    row.safe += 1
-                    row.passed += not result.flagged
-            assert emu.stats["chat_requests"] - before[1] == row.calls, (name, row.calls)
+            chosen = None if name == "scan only" else text_judge if name.endswith(" text") else judge
+            moderator = Moderator(scanner, judge=chosen, policy=policy)
+            before = emu.stats["chat_requests"]
+            row = tally(name, [moderator.decide(r, s) for (_, r), s in zip(loaded, scans, strict=True)], labels)
+            assert emu.stats["chat_requests"] - before == row.calls, (name, row.calls)
             rows.append(row)
         provider.close()
 
@@ -195,12 +226,12 @@ def run(args: argparse.Namespace) -> int:
         f"load(1m)={os.getloadavg()[0]:.2f}"
     )
     print(f"scan calibration: ECE of p = 1 - safety over {len(labels)} items = {ece(probabilities, labels):.3f}")
-    header = f"{'mode':<18}{'calls':>7}{'w/ img':>7}{'tok/item':>10}{'recall':>8}{'safe-pass':>10}{'balanced':>10}"
+    header = f"{'mode':<22}{'calls':>7}{'w/ img':>7}{'tok/item':>10}{'recall':>8}{'safe-pass':>10}{'balanced':>10}"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r.mode:<18}{r.calls:>7}{r.image_calls:>7}{r.tokens / r.items:>10.1f}{r.recall:>8.3f}"
+            f"{r.mode:<22}{r.calls:>7}{r.image_calls:>7}{r.tokens / r.items:>10.1f}{r.recall:>8.3f}"
             f"{r.pass_rate:>10.3f}{r.balanced:>10.3f}"
         )
     return 0
@@ -215,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assumed-text", type=float, default=None, help="what the value policy assumes (default 0.85)")
     p.add_argument("--assumed-images", type=float, default=None, help="what the value policy assumes (default 0.9)")
     p.add_argument("--image-tokens", type=int, default=765, help="prompt tokens the emulator bills per image part")
-    p.add_argument("--lo", type=float, default=0.1)
-    p.add_argument("--hi", type=float, default=0.9)
+    p.add_argument("--bands", nargs="+", default=["0.1-0.9", "0.2-0.8", "0.3-0.7"],
+                   help="the fixed bands LO-HI to run (0.1-0.9 is the default policy's)")
+    p.add_argument("--scan-cache", metavar="PATH", help="keep the scans in this pickle and reuse them (same data)")
     p.add_argument("--prices", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2, 0.5],
                    help="the value policy's token prices to run (cost units per 1000 tokens)")
     return run(p.parse_args(argv))

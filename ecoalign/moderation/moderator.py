@@ -11,6 +11,13 @@ EcoAlign economy applied to moderation: tokens go where the scan cannot decide.
   it, or the judge fails, the scan decides alone (``safety < policy.tau`` → flagged) and ``ecoalign.decision``
   says why. Without a judge: ``scan:uncertain-no-judge``.
 
+That is the ``band`` escalation (the baseline). Under ``escalation: "value"`` there is no band: each item buys
+evidence (a judge call on the text and OCR text, one with the images, a second opinion) only while its expected
+value of information exceeds its token cost at the policy's price (``ecoalign.moderation.escalation``, pure), and
+is flagged by Bayes' decision on the resulting probability; every option appraised, bought or not, is in the trace.
+The policy's categories in force, per-category thresholds and actions then give the flagged categories and the
+item's ``action`` (``flag`` / ``review`` / ``block``; ``none`` when not flagged).
+
 Every decision carries a trace (segments, scores, thresholds, budget state, judge prompt and output) that each
 path stores in ``moderation_traces`` (``ecoalign.moderation.traces``).
 """

@@ -85,7 +85,8 @@ def test_a_policy_version_is_immutable_and_recorded_on_results_and_traces(
     got = call(client, "GET", f"/v1/policies/{pid}", tenant_a, 200)
     assert (got["latest_version"], got["latest"]["document"]["escalation"]) == (2, "value")
     listed = call(client, "GET", "/v1/policies", tenant_a, 200)
-    assert [p["id"] for p in listed["data"]] == [pid] and listed["has_more"] is False
+    assert [p["id"] for p in listed["data"]] == [pid]
+    assert listed["has_more"] is False
 
     # the default policy's latest version decides, unless the request names one
     latest = moderate(client, tenant_a, UNCERTAIN)
@@ -120,7 +121,8 @@ def test_a_bad_document_is_refused_naming_the_field(client: TestClient, tenant_a
     bad = call(client, "POST", "/v1/policies", tenant_a, 422,
                {"name": "x", "document": {"custom_categories": [{"name": "violence", "description": "x" * 20}]}})
     assert "repeats a category name" in bad["detail"][0]["msg"]
-    assert call(client, "POST", "/v1/policies/pol_nope/versions", tenant_a, 404, {"document": {}})["code"] == "not_found"
+    missing = call(client, "POST", "/v1/policies/pol_nope/versions", tenant_a, 404, {"document": {}})
+    assert missing["code"] == "not_found"
 
 
 def test_a_custom_category_reaches_the_judges_prompt_and_its_verdict_the_result(
@@ -136,7 +138,8 @@ def test_a_custom_category_reaches_the_judges_prompt_and_its_verdict_the_result(
     assert (ext["action"], ext["actions"]) == ("review", {"crypto-scam": "review"})
     assert ext["policy"] == {"id": pid, "version": 1}
     prompt = script.prompts[-1]
-    assert f"- crypto-scam: {DESCRIPTION}" in prompt["system"] and SCAM in prompt["user"]
+    assert f"- crypto-scam: {DESCRIPTION}" in prompt["system"]
+    assert SCAM in prompt["user"]
     with session_scope(sessions) as s:
         trace = s.scalars(select(ModerationTrace.trace).where(ModerationTrace.trace_id == ext["trace_id"])).one()
     assert DESCRIPTION in trace["escalation"]["prompt"][0]["content"]
@@ -144,5 +147,7 @@ def test_a_custom_category_reaches_the_judges_prompt_and_its_verdict_the_result(
     # under the built-in policy (another tenant) the judge is not asked about it, nor does the result carry it
     asked = len(script.prompts)
     other = moderate(client, tenant_b, f"{UNCERTAIN} {SCAM}")
-    assert len(script.prompts) == asked + 1 and "crypto-scam" not in script.prompts[-1]["system"]
-    assert other["flagged"] is False and other["ecoalign"]["custom_categories"] is None
+    assert len(script.prompts) == asked + 1
+    assert "crypto-scam" not in script.prompts[-1]["system"]
+    assert other["flagged"] is False
+    assert other["ecoalign"]["custom_categories"] is None

@@ -107,15 +107,18 @@ def test_batch_lines_are_decided_by_the_workers_under_a_recorded_policy_version(
     errors = {e["custom_id"]: e["error"]["code"] for e in jsonl_of(client, done.error_file_id)}
     assert errors == {"unknown": "invalid_policy"}
     latest, pinned = out["latest"]["ecoalign"], out["pinned"]["ecoalign"]
-    assert latest["policy"] == {"id": pid, "version": 2} and latest["action"] == "block"
-    assert pinned["policy"] == {"id": pid, "version": 1} and pinned["action"] == "review"
+    assert latest["policy"] == {"id": pid, "version": 2}
+    assert latest["action"] == "block"
+    assert pinned["policy"] == {"id": pid, "version": 1}
+    assert pinned["action"] == "review"
     for ext in (latest, pinned):
         assert ext["decision"] == "judge"
         assert ext["custom_categories"] == {"crypto-scam": {"flagged": True, "score": 0.95}}
     assert out["benign"]["ecoalign"]["policy"] == {"id": pid, "version": 2}
     assert out["benign"]["flagged"] is False
     judged = [p for p in s.script.prompts if SCAM in p["user"]]
-    assert len(judged) == 2 and all(f"- crypto-scam: {DESCRIPTION}" in p["system"] for p in judged)
+    assert len(judged) == 2
+    assert all(f"- crypto-scam: {DESCRIPTION}" in p["system"] for p in judged)
     with session_scope(s.cluster.factory) as ses:
         rows = ses.execute(select(ModerationTrace.custom_id, ModerationTrace.policy_id, ModerationTrace.policy_version)
                            .where(ModerationTrace.run_id == done.id)).all()

@@ -43,7 +43,8 @@ cost = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)
 def test_expected_cost_is_the_cheaper_error_and_the_flag_follows_it() -> None:
     assert expected_cost(0.3, 1.0, 1.0) == pytest.approx(0.3)  # pass: risk a miss of 0.3
     assert expected_cost(0.3, 10.0, 1.0) == pytest.approx(0.7)  # misses are dear: flag, risk a false flag
-    assert should_flag(0.3, 10.0, 1.0) and not should_flag(0.3, 1.0, 1.0)
+    assert should_flag(0.3, 10.0, 1.0)
+    assert not should_flag(0.3, 1.0, 1.0)
 
 
 def test_evoi_of_a_worked_example() -> None:
@@ -80,16 +81,21 @@ def test_appraise_prices_tokens_and_respects_both_budgets() -> None:
     assert [round(r.token_cost, 3) for r in rows] == [0.03, 0.15]
     assert choose(rows) is rows[0]  # 0.32 net beats 0.25
     rows = appraise(0.5, 1.0, 1.0, (text, images), token_price=0.1, item_left=1000, run_left=None)
-    assert not rows[1].affordable and "item budget" in rows[1].reason
+    assert not rows[1].affordable
+    assert "item budget" in rows[1].reason
     rows = appraise(0.5, 1.0, 1.0, (text, images), token_price=0.1, item_left=2000, run_left=200)
-    assert choose(rows) is None and budget_blocked(rows)
+    assert choose(rows) is None
+    assert budget_blocked(rows)
     assert all("run budget" in r.reason for r in rows)
     rows = appraise(0.02, 1.0, 1.0, (text, images), token_price=0.1, item_left=2000, run_left=None)
-    assert choose(rows) is None and not budget_blocked(rows)  # nearly sure: not worth 300 tokens
+    assert choose(rows) is None
+    assert not budget_blocked(rows)
 
 
 def test_the_band_baseline_and_the_calibration_floor() -> None:
-    assert band_escalates(0.5, 0.1, 0.9) and not band_escalates(0.9, 0.1, 0.9) and not band_escalates(0.1, 0.1, 0.9)
+    assert band_escalates(0.5, 0.1, 0.9)
+    assert not band_escalates(0.9, 0.1, 0.9)
+    assert not band_escalates(0.1, 0.1, 0.9)
     assert calibrated_probability(1.0) == pytest.approx(0.001)
     assert calibrated_probability(0.25) == pytest.approx(0.75)
 
@@ -127,17 +133,24 @@ def test_value_escalation_buys_a_judge_call_only_where_it_is_worth_its_tokens(
     sure, harmful, harmless = moderator.moderate_many(
         [Request("SAFE hello"), Request("MAYBE harmful thing"), Request("MAYBE harmless thing")]
     )
-    assert sure.decision == VALUE_NOT_WORTH and sure.tokens == 0 and not sure.flagged
+    assert sure.decision == VALUE_NOT_WORTH
+    assert sure.tokens == 0
+    assert not sure.flagged
     step = sure.trace["escalation"]["steps"][0]
     assert step["p"] == pytest.approx(0.01)
     assert [o["evidence"] for o in step["options"]] == ["judge_text"]
-    assert step["options"][0]["bought"] is False and step["options"][0]["evoi"] < step["options"][0]["token_cost"]
+    assert step["options"][0]["bought"] is False
+    assert step["options"][0]["evoi"] < step["options"][0]["token_cost"]
     for result, flagged in ((harmful, True), (harmless, False)):
-        assert result.decision == JUDGE and result.flagged is flagged and result.tokens > 0
+        assert result.decision == JUDGE
+        assert result.flagged is flagged
+        assert result.tokens > 0
         esc = result.trace["escalation"]
         first = esc["steps"][0]["options"][0]
-        assert first["bought"] is True and first["evoi"] > first["token_cost"]
-        assert esc["calls"][0]["evidence"] == "judge_text" and esc["calls"][0]["spent"] == result.tokens
+        assert first["bought"] is True
+        assert first["evoi"] > first["token_cost"]
+        assert esc["calls"][0]["evidence"] == "judge_text"
+        assert esc["calls"][0]["spent"] == result.tokens
         assert esc["steps"][-1]["options"][0]["evidence"] == "second_judge"  # appraised, and not worth it
         assert esc["steps"][-1]["options"][0]["bought"] is False
         assert result.ecoalign["policy"] == {"id": "pol_x", "version": 3}
@@ -154,7 +167,8 @@ def test_value_escalation_chooses_the_images_only_when_the_extra_accuracy_pays_f
     result = Moderator(scanner, judge=judge, policy=cheap).moderate(item)
     options = {o["evidence"]: o for o in result.trace["escalation"]["steps"][0]["options"]}
     assert set(options) == {"judge_text", "judge_images"}
-    assert options["judge_text"]["bought"] and options["judge_images"]["tokens"] > options["judge_text"]["tokens"] + 1000
+    assert options["judge_text"]["bought"]
+    assert options["judge_images"]["tokens"] > options["judge_text"]["tokens"] + 1000
     assert emu.state.bodies[-1]["messages"][1]["content"][-1]["type"] == "text"  # no image part was sent
     accurate = ModerationPolicy(
         escalation="value", token_price=0.01, evidence_accuracy={"judge_text": 0.6, "judge_images": 0.99}
@@ -167,7 +181,7 @@ def test_value_escalation_chooses_the_images_only_when_the_extra_accuracy_pays_f
 def test_a_dear_miss_buys_a_second_opinion_and_a_small_budget_stops_it(
     scanner: ScriptedScanner, value_judge: tuple[ChatModerationJudge, EmulatorServer]
 ) -> None:
-    judge, emu = value_judge
+    judge, _emu = value_judge
     # a miss costs 5 false flags: after one "harmless" verdict p = 0.15 is just under the flag line (1/6), where a
     # second opinion is worth far more than its tokens
     dear = ModerationPolicy(escalation="value", token_price=0.05, costs={"violence": ErrorCost(miss=5.0)})
@@ -180,16 +194,22 @@ def test_a_dear_miss_buys_a_second_opinion_and_a_small_budget_stops_it(
     tight = ModerationPolicy(escalation="value", token_price=0.1)
     starved = Moderator(scanner, judge=judge, policy=tight, run_budget=RunBudget(100))
     result = starved.moderate(Request("MAYBE harmful thing"))
-    assert result.decision == VALUE_BUDGET and result.tokens == 0
+    assert result.decision == VALUE_BUDGET
+    assert result.tokens == 0
     assert "run budget" in result.trace["escalation"]["steps"][0]["options"][0]["reason"]
 
 
-def test_the_band_stays_selectable(scanner: ScriptedScanner, value_judge: tuple[ChatModerationJudge, EmulatorServer]) -> None:
+def test_the_band_stays_selectable(
+    scanner: ScriptedScanner, value_judge: tuple[ChatModerationJudge, EmulatorServer]
+) -> None:
     judge, _ = value_judge
     band = Moderator(scanner, judge=judge, policy=ModerationPolicy(escalation="band"))
     sure, unsure = band.moderate_many([Request("SAFE hello"), Request("MAYBE harmful thing")])
-    assert sure.decision == SCAN_SAFE and unsure.decision == JUDGE and unsure.flagged
-    assert unsure.trace["escalation"]["mode"] == "band" and unsure.ecoalign["escalation"] == "band"
+    assert sure.decision == SCAN_SAFE
+    assert unsure.decision == JUDGE
+    assert unsure.flagged
+    assert unsure.trace["escalation"]["mode"] == "band"
+    assert unsure.ecoalign["escalation"] == "band"
 
 
 def test_the_emulator_judge_is_right_at_its_set_rate() -> None:

@@ -39,7 +39,8 @@ def test_a_document_becomes_the_runtime_policy() -> None:
     policy = doc.to_policy("pol_1", 2)
     assert policy.ref == {"id": "pol_1", "version": 2}
     assert (policy.hi, policy.lo, policy.threshold("hate"), policy.threshold("sexual")) == (0.95, 0.05, 0.3, 0.5)
-    assert policy.categories == MODERATION_CATEGORIES and policy.escalation == "band"
+    assert policy.categories == MODERATION_CATEGORIES
+    assert policy.escalation == "band"
     assert ModerationPolicy.from_dict(policy.to_dict()) == policy  # the trace's copy reads back the same
 
 
@@ -49,7 +50,8 @@ def test_a_policy_file_in_yaml(tmp_path: Path) -> None:
     policy = load_policy_file(path)
     assert policy.ref == {"id": "trust-and-safety", "version": 4}
     assert policy.in_force == ("violence", "illicit", "self-harm", "crypto-scam")
-    assert policy.cost("violence") == ErrorCost(5.0, 1.0) and policy.cost("illicit") == ErrorCost()
+    assert policy.cost("violence") == ErrorCost(5.0, 1.0)
+    assert policy.cost("illicit") == ErrorCost()
     assert (policy.action("violence"), policy.action("crypto-scam"), policy.action("illicit")) == (
         "block", "review", "flag")
     assert (policy.item_budget, policy.run_budget, policy.token_price) == (900, 50000, 0.05)
@@ -117,11 +119,14 @@ def test_ecoalign_moderate_runs_offline_under_the_policy_file(tmp_path: Path) ->
         assert result["ecoalign"]["escalation"] == "value"
         # offline there is no judge: custom categories are not scored, and say so
         assert result["ecoalign"]["custom_categories"] == {"crypto-scam": {"flagged": False, "score": None}}
-    assert out["a"]["flagged"] is True and out["a"]["ecoalign"]["action"] == "block"
-    assert out["b"]["flagged"] is False and out["b"]["ecoalign"]["action"] == "none"
+    assert out["a"]["flagged"] is True
+    assert out["a"]["ecoalign"]["action"] == "block"
+    assert out["b"]["flagged"] is False
+    assert out["b"]["ecoalign"]["action"] == "none"
     broken = tmp_path / "broken.yaml"
     broken.write_text("actions: {violence: explode}\n")
     run = subprocess.run(_cli(str(src), "-o", str(dst), "--overwrite", "--no-progress", "--policy-file", str(broken)),
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
-    assert "--policy-file" in run.stderr and "actions.violence" in run.stderr
+    assert "--policy-file" in run.stderr
+    assert "actions.violence" in run.stderr
