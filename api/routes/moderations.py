@@ -54,7 +54,7 @@ class ModerationOptions(_In):
 
     budget: int | None = Field(None, ge=0, le=10**9, description="judge tokens the whole request may spend")
     item_budget: int | None = Field(None, ge=0, le=10**9, description="judge tokens one input may spend")
-    policy: str | PolicyChoice | None = Field(
+    policy: Annotated[str, Field(min_length=1, max_length=40)] | PolicyChoice | None = Field(
         None, description="a policy id (its latest version) or {id, version}; default: the tenant's default policy"
     )
 
