@@ -24,6 +24,7 @@ from api.routes import (
     health,
     jobs,
     moderations,
+    policies,  # issue 14: tenant moderation policies
     reviews,  # issue 14: the human review queue
     ui,  # issue 13: the trace viewer
     webhooks,  # issue 17
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(jobs.router)
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
         app.include_router(product.router)
+    app.include_router(policies.router)  # tenant moderation policies, versioned (issue 14)
     app.include_router(reviews.router)  # the human review queue and its page (issue 14)
     app.include_router(health.router)
     app.include_router(webhooks.router)

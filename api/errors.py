@@ -28,6 +28,7 @@ from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
+from ecoalign.policies.service import PolicyNotFound, UnknownPolicyChoice, UnknownPolicyCursor
 from ecoalign.reviews import errors as review_errors
 from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
@@ -168,6 +169,12 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
                                                           "type": "value_error"}]),
     EndpointNotFound: lambda exc: error_json(not_found("webhook endpoint")),
     TooManyEndpoints: lambda exc: error_json(ApiError(409, "too_many_endpoints", str(exc))),
+    PolicyNotFound: lambda exc: error_json(not_found("policy")),
+    UnknownPolicyChoice: lambda exc: validation_response(
+        [{"loc": ["body", "ecoalign", "policy"], "msg": str(exc), "type": "value_error"}]
+    ),
+    UnknownPolicyCursor: lambda exc: validation_response([{"loc": ["query", "after"], "msg": str(exc),
+                                                            "type": "value_error"}]),
 }
 
 

@@ -31,7 +31,9 @@ from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.content import Request
 from ecoalign.moderation.inputs import InputError, ParseOptions, parse_input
 from ecoalign.moderation.service import moderate_request
+from ecoalign.policies.service import resolve as resolve_policy
 from ecoalign.settings import Settings
+from ecoalign.store.db import run_in_transaction
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/moderations", tags=["moderations"])
@@ -40,11 +42,21 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 MAX_INPUTS = 256
 MAX_PARTS = 64
 # -- request and response models -----------------------------------------------------------------------------------
+class PolicyChoice(_In):
+    """A tenant policy by id, at a given version (default: its latest)."""
+
+    id: str = Field(min_length=1, max_length=40)
+    version: int | None = Field(None, ge=1, le=10**9)
+
+
 class ModerationOptions(_In):
-    """ecoalign's extension: budgets for this request (each capped by the server's own setting)."""
+    """ecoalign's extension: the policy and budgets for this request (each budget capped by the server's)."""
 
     budget: int | None = Field(None, ge=0, le=10**9, description="judge tokens the whole request may spend")
     item_budget: int | None = Field(None, ge=0, le=10**9, description="judge tokens one input may spend")
+    policy: Annotated[str, Field(min_length=1, max_length=40)] | PolicyChoice | None = Field(
+        None, description="a policy id (its latest version) or {id, version}; default: the tenant's default policy"
+    )
 
 
 ModerationPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
@@ -95,8 +107,19 @@ class DuplicateMatch(BaseModel):
     decision: str = Field(description="the original's decision path")
 
 
+class PolicyRef(BaseModel):
+    id: str
+    version: int
+
+
+class CustomCategoryOut(BaseModel):
+    flagged: bool
+    score: float | None = Field(None, description="the judge's score; null when no judge scored the item")
+
+
 class ModerationExtension(BaseModel):
-    """How ecoalign decided: the path (scan or judge), the weakest segment, the tokens spent, the trace id."""
+    """How ecoalign decided: the path (scan or judge), the weakest segment, the tokens spent, the trace id, the
+    policy version it was decided under and the action the policy gives the flagged categories."""
 
     decision: str
     scan_safety: float
@@ -104,6 +127,11 @@ class ModerationExtension(BaseModel):
     tokens: int
     evaluators: list[str]
     trace_id: str
+    policy: PolicyRef
+    escalation: Literal["band", "value"]
+    action: Literal["none", "flag", "review", "block"]
+    actions: dict[str, Literal["flag", "review", "block"]] = Field(description="each flagged category's action")
+    custom_categories: dict[str, CustomCategoryOut] | None = None
     note: str | None = None
     duplicate_of: str | None = Field(
         None, description="the trace of the earlier decision this duplicate reuses (zero tokens spent)"
@@ -142,6 +170,11 @@ def create_moderation(body: ModerationCreate, principal: CurrentPrincipal, ctx: 
     settings = ctx.settings
     requests = parse_inputs(body, settings, ctx.remote_fetch)
     options = body.ecoalign or ModerationOptions()
+    choice = PolicyChoice(id=options.policy) if isinstance(options.policy, str) else options.policy
+    policy = run_in_transaction(
+        ctx.sessions,
+        lambda s: resolve_policy(s, principal.tenant_id, choice.id if choice else None, choice and choice.version),
+    )
     return moderate_request(
         ctx.root.moderation(),
         ctx.sessions,
@@ -149,6 +182,7 @@ def create_moderation(body: ModerationCreate, principal: CurrentPrincipal, ctx: 
         tenant_id=principal.tenant_id,
         budget=_capped(settings.moderation_request_budget, options.budget),
         item_budget=_capped(settings.moderation_item_budget, options.item_budget),
+        policy=policy,
     )
 
 

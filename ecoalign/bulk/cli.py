@@ -53,6 +53,12 @@ def add_moderate_parser(sub: Any) -> None:
     )
     p.add_argument("--policy", metavar="JSON", help='moderation policy overrides, e.g. \'{"hi": 0.95, "lo": 0.05}\'')
     p.add_argument(
+        "--policy-file",
+        metavar="PATH",
+        help="a moderation policy document (JSON or YAML, the schema of POST /v1/policies' document, plus optional "
+        "id and version); --policy overrides apply on top",
+    )
+    p.add_argument(
         "--db",
         default=os.environ.get("ECOALIGN_DB_URL"),
         help="database for the traces (default: $ECOALIGN_DB_URL, else sqlite file ./ecoalign.db)",
@@ -97,8 +103,16 @@ def _policy(args: argparse.Namespace) -> Any:
     overrides = json_object_option(args.policy)
     if args.item_budget is not None:
         overrides["item_budget"] = args.item_budget
+    base: dict[str, Any] = {}
+    if args.policy_file:
+        from ecoalign.policies.schema import PolicyFileError, load_policy_file
+
+        try:
+            base = load_policy_file(Path(args.policy_file)).to_dict()
+        except PolicyFileError as exc:
+            raise CliError(f"--policy-file: {exc}") from None
     try:
-        return ModerationPolicy.from_dict(overrides)
+        return ModerationPolicy.from_dict({**base, **overrides})
     except (PolicyError, TypeError) as exc:
         raise CliError(f"--policy: {exc}") from None
 
@@ -124,6 +138,7 @@ def _validate(args: argparse.Namespace) -> None:
                 ("--item-budget", args.item_budget),
                 ("--judge-url", args.judge_url),
                 ("--policy", args.policy),
+                ("--policy-file", args.policy_file),
             )
             if v is not None
         ]
@@ -179,7 +194,7 @@ def cmd_moderate(args: argparse.Namespace) -> int:
             summary = run_moderation(
                 src,
                 dst,
-                budget=args.budget,
+                budget=args.budget if args.budget is not None else moderator.policy.run_budget,
                 moderator=moderator,
                 db_url=args.db or settings.db_url,
                 store_traces=not args.no_traces,

@@ -135,16 +135,17 @@ def _get(data: dict, *names: str) -> object:
     return None
 
 
-def _categories(raw: object) -> dict[str, float]:
-    scores = dict.fromkeys(MODERATION_CATEGORIES, 0.0)
+def _categories(raw: object, extra: tuple[str, ...] = ()) -> dict[str, float]:
+    scores = dict.fromkeys((*MODERATION_CATEGORIES, *extra), 0.0)
     if isinstance(raw, list):
         raw = dict.fromkeys((c for c in raw if isinstance(c, str)), 1.0)
     if isinstance(raw, dict):
         for key, value in raw.items():
             name = str(key).strip().lower().replace("_", "-").replace(" ", "-")
-            name = name.replace("-threatening", "/threatening").replace("-violent", "/violent")
-            name = name.replace("-intent", "/intent").replace("-instructions", "/instructions")
-            name = name.replace("-minors", "/minors").replace("-graphic", "/graphic")
+            if name not in extra:  # a custom category's name is taken as written
+                name = name.replace("-threatening", "/threatening").replace("-violent", "/violent")
+                name = name.replace("-intent", "/intent").replace("-instructions", "/instructions")
+                name = name.replace("-minors", "/minors").replace("-graphic", "/graphic")
             unit = to_unit(value)
             if name in scores and unit is not None:
                 scores[name] = unit
@@ -161,8 +162,9 @@ def _from_prose(text: str) -> dict | None:
     return found or None
 
 
-def parse_verdict(text: str) -> Verdict:
-    """A ``Verdict`` from a judge reply, or ``UnparseableVerdict`` if no safety signal can be recovered."""
+def parse_verdict(text: str, extra_categories: tuple[str, ...] = ()) -> Verdict:
+    """A ``Verdict`` from a judge reply, or ``UnparseableVerdict`` if no safety signal can be recovered;
+    ``extra_categories`` are read too (a moderation policy's custom categories)."""
     notes: list[str] = []
     body = text or ""
     fenced = _FENCE.search(body)
@@ -176,7 +178,7 @@ def parse_verdict(text: str) -> Verdict:
         if data is None:
             raise UnparseableVerdict("no JSON object and no 'safety' in the reply")
         notes.append("prose")
-    categories = _categories(_get(data, "categories", "category_scores", "category"))
+    categories = _categories(_get(data, "categories", "category_scores", "category"), extra_categories)
     safety = to_unit(_get(data, "safety", "safety_score", "safe", "is_safe", "score"))
     if safety is None:
         unsafe = to_unit(_get(data, "unsafe", "flagged", "harmful", "risk", "harm"))

@@ -86,12 +86,11 @@ def hamming(a: str, b: str) -> int:
 def scope_key(
     tenant_id: str | None, policy_id: str | None, policy_version: int | None, policy: dict[str, Any], model_id: str
 ) -> str:
-    """The dedup scope: tenant, policy version (or, without one, the thresholds and budgets in force) and the
-    moderation model. Another scope decides again."""
-    if policy_id is not None:
-        policy_part: Any = {"id": policy_id, "version": policy_version}
-    else:
-        policy_part = {k: v for k, v in policy.items() if k not in ("judge_concurrency", "excerpt_chars")}
+    """The dedup scope: tenant, policy (its id and version and everything in force: a stored version is immutable,
+    and a built-in or ad-hoc policy differs by its thresholds and budgets) and the moderation model. Another scope
+    decides again."""
+    policy_part: Any = {k: v for k, v in policy.items() if k not in ("judge_concurrency", "excerpt_chars")}
+    policy_part["id"], policy_part["version"] = policy_id, policy_version
     blob = json.dumps([tenant_id, policy_part, model_id], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 

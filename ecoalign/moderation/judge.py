@@ -39,6 +39,7 @@ class JudgeVerdict:
     tokens: int
     model: str
     detail: dict[str, Any] = field(default_factory=dict)  # raw output, usage, latency, the parsed safety
+    custom: dict[str, float] = field(default_factory=dict)  # the policy's custom categories, 0..1
 
 
 @runtime_checkable
@@ -47,12 +48,27 @@ class ModerationJudge(Protocol):
     what the budgets reserve. ``tau``: a verdict whose safety is below it flags the item."""
 
     judge_id: str
+    send_images: bool
 
-    def estimate_prompt_tokens(self, request: Request, scan: Score, policy: ModerationPolicy) -> int: ...
+    def estimate_prompt_tokens(
+        self, request: Request, scan: Score, policy: ModerationPolicy, *, images: bool | None = None
+    ) -> int: ...
 
-    def judge(self, request: Request, scan: Score, *, max_tokens: int, tau: float) -> JudgeVerdict: ...
+    def judge(
+        self,
+        request: Request,
+        scan: Score,
+        *,
+        max_tokens: int,
+        tau: float,
+        images: bool | None = None,
+        seed: int = 0,
+        policy: ModerationPolicy | None = None,
+    ) -> JudgeVerdict: ...
 
-    def messages_without_images(self, request: Request, scan: Score) -> list[dict[str, Any]]: ...
+    def messages_without_images(
+        self, request: Request, scan: Score, *, images: bool | None = None, policy: ModerationPolicy | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
 JUDGE_SYSTEM_PROMPT = (
@@ -70,10 +86,24 @@ JUDGE_SYSTEM_PROMPT = (
 )
 
 
-def parse_reply(text: str) -> tuple[float, dict[str, float], str]:
-    """``(safety, categories, rationale)`` of a judge reply (``flagged`` read as ``1 - safety``); raises
-    ``ValueError`` when the reply holds no safety signal."""
-    verdict = parse_verdict(text)
+def system_prompt(policy: ModerationPolicy | None = None) -> str:
+    """The judge's instructions; a policy's custom categories are added with their written descriptions, so the
+    judge scores them by what the tenant wrote."""
+    if policy is None or not policy.custom_categories:
+        return JUDGE_SYSTEM_PROMPT
+    lines = [
+        JUDGE_SYSTEM_PROMPT,
+        "This tenant's policy adds its own categories; flag the content if it falls under one of them too, and "
+        "report each one's probability under its exact name in \"categories\":",
+    ]
+    lines += [f"- {c.name}: {c.description}" for c in policy.custom_categories]
+    return "\n".join(lines)
+
+
+def parse_reply(text: str, custom: tuple[str, ...] = ()) -> tuple[float, dict[str, float], str]:
+    """``(safety, categories, rationale)`` of a judge reply (``flagged`` read as ``1 - safety``); ``custom`` names
+    the policy's own categories to read too. Raises ``ValueError`` when the reply holds no safety signal."""
+    verdict = parse_verdict(text, extra_categories=custom)
     return verdict.safety, verdict.categories, verdict.rationale
 
 
@@ -91,43 +121,68 @@ class ChatModerationJudge:
         self.chars_per_token = chars_per_token
         self.judge_id = f"llm-judge:{provider.model_id}"
 
-    def messages(self, request: Request, scan: Score) -> list[dict[str, Any]]:
+    def _images(self, images: bool | None) -> bool:
+        return self.send_images if images is None else (images and self.send_images)
+
+    def messages(
+        self, request: Request, scan: Score, *, images: bool | None = None, policy: ModerationPolicy | None = None
+    ) -> list[dict[str, Any]]:
+        """The prompt; ``images`` False sends the text and OCR text only (a cheaper piece of evidence)."""
         lines = ["<content>", f"Text: {request.text}"]
         for seg in scan.segments:
             if seg.kind == "image":
                 lines.append(f"Text read from image {seg.index + 1}: {seg.text or '(none)'}")
         lines.append("</content>")
         parts: list[dict[str, Any]] = [{"type": "text", "text": "\n".join(lines)}]
-        if self.send_images:
+        if self._images(images):
             parts += [{"type": "image_url", "image_url": {"url": img.data_url()}} for img in request.images]
-        return [{"role": "system", "content": JUDGE_SYSTEM_PROMPT}, {"role": "user", "content": parts}]
+        return [{"role": "system", "content": system_prompt(policy)}, {"role": "user", "content": parts}]
 
-    def estimate_prompt_tokens(self, request: Request, scan: Score, policy: ModerationPolicy) -> int:
+    def estimate_prompt_tokens(
+        self, request: Request, scan: Score, policy: ModerationPolicy, *, images: bool | None = None
+    ) -> int:
         """A deliberately high estimate: chars/3 of every text plus a fixed cost per image and per message."""
-        messages = self.messages_without_images(request, scan)
+        messages = self.messages_without_images(request, scan, images=False, policy=policy)
         chars = sum(len(_text_of(m["content"])) for m in messages)
-        images = len(request.images) if self.send_images else 0
-        return math.ceil(chars / self.chars_per_token) + 16 * len(messages) + images * policy.image_token_estimate
+        n_images = len(request.images) if self._images(images) else 0
+        return math.ceil(chars / self.chars_per_token) + 16 * len(messages) + n_images * policy.image_token_estimate
 
-    def messages_without_images(self, request: Request, scan: Score) -> list[dict[str, Any]]:
+    def messages_without_images(
+        self, request: Request, scan: Score, *, images: bool | None = None, policy: ModerationPolicy | None = None
+    ) -> list[dict[str, Any]]:
         """The prompt as stored in a trace: image parts replaced by their hash (no megabytes of base64)."""
-        messages = self.messages(Request(text=request.text), scan)
-        if self.send_images:
+        messages = self.messages(Request(text=request.text), scan, policy=policy)
+        if self._images(images):
             messages[1]["content"] += [
                 {"type": "image_url", "image_url": {"url": f"sha256:{img.sha256}"}} for img in request.images
             ]
         return messages
 
-    def judge(self, request: Request, scan: Score, *, max_tokens: int, tau: float = 0.5) -> JudgeVerdict:
+    def judge(
+        self,
+        request: Request,
+        scan: Score,
+        *,
+        max_tokens: int,
+        tau: float = 0.5,
+        images: bool | None = None,
+        seed: int = 0,
+        policy: ModerationPolicy | None = None,
+    ) -> JudgeVerdict:
+        """One call; ``seed`` differs for a second opinion on the same prompt."""
+        custom = tuple(c.name for c in policy.custom_categories) if policy is not None else ()
         try:
             completion = self.provider.complete(
-                self.messages(request, scan), max_tokens=max_tokens, temperature=0.0, seed=0
+                self.messages(request, scan, images=images, policy=policy),
+                max_tokens=max_tokens,
+                temperature=0.0,
+                seed=seed,
             )
         except ProviderError as exc:
             raise JudgeError(f"{type(exc).__name__}: {exc}") from exc
         tokens = completion.usage.total_tokens
         try:
-            safety, categories, rationale = parse_reply(completion.text)
+            safety, scores, rationale = parse_reply(completion.text, custom)
         except UnparseableVerdict as exc:
             raise JudgeError(f"unusable judge reply: {exc}", tokens=tokens, raw=completion.text) from None
         detail = {
@@ -141,7 +196,9 @@ class ChatModerationJudge:
             "finish_reason": completion.finish_reason,
             "safety": safety,
         }
-        return JudgeVerdict(safety < tau, categories, rationale, tokens, completion.model, detail)
+        categories = {k: v for k, v in scores.items() if k not in custom}
+        own = {k: scores.get(k, 0.0) for k in custom}
+        return JudgeVerdict(safety < tau, categories, rationale, tokens, completion.model, detail, own)
 
 
 def _text_of(content: Any) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from ecoalign.categories import MODERATION_CATEGORIES, empty_scores
 from ecoalign.content import Request
 from ecoalign.evaluators.base import Score, Segment
+from ecoalign.moderation.policy import ACTIONS, ModerationPolicy
 
 
 @dataclass
@@ -75,6 +76,34 @@ def flagged_categories(flagged: bool, scores: dict[str, float], threshold: float
     if not any(marked.values()):
         marked[max(MODERATION_CATEGORIES, key=lambda k: scores[k])] = True
     return marked
+
+
+def policy_categories(
+    flagged: bool, scores: dict[str, float], custom: dict[str, float], policy: ModerationPolicy
+) -> dict[str, bool]:
+    """The categories a flagged item is flagged for under ``policy``, OpenAI keys then custom ones: each category
+    in force at or over its threshold; if none is, the strongest category overall when it is in force. An item
+    whose harm lies only in categories out of force is flagged for none (and so not flagged at all)."""
+    every = {**scores, **custom}
+    marked = dict.fromkeys(every, False)
+    if not flagged:
+        return marked
+    in_force = policy.in_force
+    for key in in_force:
+        marked[key] = every.get(key, 0.0) >= policy.threshold(key)
+    if not any(marked.values()) and every:
+        strongest = max(every, key=lambda k: every[k])
+        if strongest in in_force:
+            marked[strongest] = True
+    return marked
+
+
+def item_action(marked: dict[str, bool], policy: ModerationPolicy) -> tuple[str, dict[str, str]]:
+    """The item's action (the strongest of its flagged categories', ``none`` if none) and each one's action."""
+    actions = {k: policy.action(k) for k, on in marked.items() if on}
+    if not actions:
+        return "none", actions
+    return max(actions.values(), key=ACTIONS.index), actions
 
 
 def _present_kinds(request: Request, segments: Sequence[Segment]) -> list[Segment]:

@@ -88,6 +88,8 @@ def trace_rows(
             "decision": r.decision,
             "tokens": r.tokens,
             "result": r.to_openai(),
+            "policy_id": r.ecoalign.get("policy", {}).get("id"),
+            "policy_version": r.ecoalign.get("policy", {}).get("version"),
             "trace": r.trace,
             "created_at": now,
         }

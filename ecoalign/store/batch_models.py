@@ -80,6 +80,9 @@ class ModerationTrace(Base):
     tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     result: Mapped[dict[str, Any]]
     trace: Mapped[dict[str, Any]]
+    # the moderation policy the decision was made under (migration 0006; ecoalign.store.policy_models)
+    policy_id: Mapped[str | None] = mapped_column(String(40))
+    policy_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

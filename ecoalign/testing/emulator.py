@@ -288,6 +288,67 @@ def _validate(config: EmulatorConfig, body: Any, authorization: str | None) -> t
     return None
 
 
+# -- a moderation judge of set accuracy ------------------------------------------------------------
+
+
+class ModerationJudgeScript:
+    """A ``reply_fn`` that answers moderation-judge prompts (``ecoalign.moderation.judge``) right with a set
+    probability, knowing each item's gold label: scripted verdicts for benchmarks and tests of escalation.
+
+    ``gold(content, images) -> bool | None`` gives the label of the item whose ``<content>...</content>`` text the
+    prompt carries, with ``images`` the sha256 of each image part's URL (none for a text-only call). None: the
+    prompt does not tell (an unknown item, or a text-only call whose text several items with different labels
+    share): the verdict is a fair coin, as from a judge that cannot see the difference. A call with image parts is
+    right with
+    probability ``accuracy_images``, one without with ``accuracy_text``; the draw is a hash of the content, whether
+    images were sent and the request's ``seed``, so the same prompt gets the same verdict in every run and a second
+    opinion (another seed) is an independent draw. ``custom`` scores a policy's custom categories by name when their
+    name appears in the system prompt. Every prompt it got is kept in ``prompts`` (system and user text).
+    """
+
+    def __init__(
+        self,
+        gold: Callable[[str, tuple[str, ...]], bool | None],
+        *,
+        accuracy_text: float = 1.0,
+        accuracy_images: float | None = None,
+        category: str = "illicit",
+        custom: dict[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.gold = gold
+        self.accuracy_text = accuracy_text
+        self.accuracy_images = accuracy_text if accuracy_images is None else accuracy_images
+        self.category = category
+        self.custom = dict(custom or {})
+        self.seed = seed
+        self.prompts: list[dict[str, str]] = []
+        self.unknown = 0
+
+    def __call__(self, body: dict) -> str:
+        messages = body.get("messages") or []
+        system = " ".join(_text_of(m) for m in messages if m.get("role") == "system")
+        content = last_user_text(messages)
+        self.prompts.append({"system": system, "user": content})
+        urls = tuple(
+            hashlib.sha256(str((p.get("image_url") or {}).get("url", "")).encode("utf-8")).hexdigest()
+            for m in messages for p in _parts(m) if p.get("type") == "image_url"
+        )
+        label = self.gold(content, urls)
+        accuracy = self.accuracy_images if urls else self.accuracy_text
+        key = json.dumps([content, urls, body.get("seed"), self.seed])
+        draw = random.Random(int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16)).random()
+        if label is None:
+            self.unknown += 1
+            says = draw < 0.5
+        else:
+            says = label if draw < accuracy else not label
+        categories = {self.category: 0.9} if says else {}
+        categories.update({name: score for name, score in self.custom.items() if name in system})
+        flagged = says or any(v >= 0.5 for v in categories.values())
+        return json.dumps({"flagged": flagged, "categories": categories, "rationale": "scripted verdict"})
+
+
 # -- the ASGI app ----------------------------------------------------------------------------------
 
 
