@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
     chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
     chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
+    # -- reliability under faults (issue 15, docs/reliability.md). ``max_node_attempts`` above bounds the failures
+    # raised while running a node; this bounds the deliveries lost to crashes (lease expired, worker lost).
+    max_node_crashes: int = Field(
+        10, ge=1, description="attempts of one node lost to worker crashes before it fails as poison"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -117,7 +117,7 @@ def rig(pg_clean_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ri
         monkeypatch.setattr(task, "apply_async", lambda args=(), _n=name, **_: broker.queue.append((_n, tuple(args))))
     factory = session_factory(pg_clean_engine)
     settings = Settings(db_url=str(pg_clean_engine.url), evaluator="heuristic", node_lease_s=30, max_node_attempts=3,
-                        dispatch_grace_s=30, stall_s=30)
+                        max_node_crashes=5, dispatch_grace_s=30, stall_s=30)
     with EmulatorServer() as emulator:
         provider = OpenAIChatProvider(emulator.base_url, "ecoalign-emulator", max_retries=0)
         services = Services(provider, HeuristicScanner(), HeuristicNodeEvaluator(), closers=[provider.close])
@@ -152,20 +152,25 @@ def test_controller_runs_do_not_enqueue_a_pending_node_twice(rig: Rig) -> None:
 
 
 def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(rig: Rig) -> None:
+    """Crashes (the lease runs out) are not failures: ``max_node_attempts`` (3) crashes leave the node to run
+    again; only ``max_node_crashes`` (5) of them fail it as poison."""
     job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
     rig.through_scan(job_id)
     job_node = rig.broker.take("generate")
     node_id = job_node[1]
     expire = update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
-    for attempt in (1, 2, 3):  # claim, then "die" in the model call: the lease runs out each time
-        assert nodework.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3).attempt == attempt
+    for attempt in (1, 2, 3, 4, 5):  # claim, then "die" in the model call: the lease runs out each time
+        claimed = nodework.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3, max_crashes=5)
+        assert claimed is not None
+        assert claimed.attempt == attempt
         run_in_transaction(rig.factory, lambda s: s.execute(expire))
         rig.run("reap")
-        if attempt < 3:
+        if attempt < 5:
             assert rig.broker.take("generate") == job_node
+            assert rig.node(node_id).status == "pending"  # three crashes and more: not poison
     row = rig.node(node_id)
-    assert row.status == "failed"
-    assert row.failure_reason.startswith("poison: gave up after 3 attempts")
+    assert (row.status, row.failures) == ("failed", 0)
+    assert row.failure_reason.startswith("poison: gave up after 5 attempts lost to crashes")
     assert rig.broker.names() == ["advance"]  # the reaper asks the controller to look again
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
@@ -226,7 +231,8 @@ def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_agai
             rig.run("reap")
     assert rig.emulator.stats["chat_requests"] == 1
     row = rig.node(args[1])
-    assert row.status == "failed"
+    assert (row.status, row.failures) == ("failed", 3)
+    assert "gave up after 3 failures" in (row.failure_reason or "")
     assert "evaluator bug" in (row.failure_reason or "")
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
