@@ -23,8 +23,8 @@ Failures: model errors (after the provider's own retries) and evaluator errors f
 refund it, and the job goes on. Anything else: a database error leaves the node to its lease (the reaper
 retries it); any other exception counts as one of the node's failures (``nodes.failures``) and hands it back, and
 after ``max_node_attempts`` failures the node fails as poison. Deliveries lost to crashes (the worker died, the
-lease ran out) are not failures: they have their own, higher bound, ``max_node_crashes``. An exception from the engine step itself fails
-the job with that reason (it is deterministic: retrying would only raise it again).
+lease ran out) are not failures: they have their own, higher bound, ``max_node_crashes``. An exception from the
+engine step itself fails the job with that reason (it is deterministic: retrying would only raise it again).
 """
 
 from __future__ import annotations

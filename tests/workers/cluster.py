@@ -298,6 +298,9 @@ def check_job(c: Cluster, job_id: str) -> dict[str, Any]:
     settled = [e for e in entries if e.state == LedgerState.SETTLED.value]
     assert sum(e.spent_tokens for e in settled) == job.budget_spent
     assert 0 <= job.budget_spent <= job.budget_total
+    # the graph shows what was charged: Σ node tokens = Σ settled (charged + overrun), cancelled jobs included
+    node_tokens = sum(r.tokens for r in rows)
+    assert node_tokens == sum(e.spent_tokens + e.overrun_tokens for e in settled), (job_id, node_tokens, job.status)
     by_node = {e.node_id: e for e in entries if e.kind == "generate"}
     for r in rows:
         generated = r.kind != NodeKind.ROOT.value and r.model not in ("", "template")

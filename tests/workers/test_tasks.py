@@ -19,9 +19,10 @@ from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
 from ecoalign.runtime import controller, nodework
+from ecoalign.runtime.commit import commit
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
-from ecoalign.store import repository
+from ecoalign.store import reads, repository
 from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction, session_factory
 from ecoalign.store.models import NodeRow
@@ -313,3 +314,33 @@ def test_a_controller_bug_fails_the_job_instead_of_retrying_forever(
     assert job.status == "failed"
     assert "controller error: ZeroDivisionError: engine bug" in (job.failure_reason or "")
     assert job.budget_reserved == 0
+
+
+def test_a_call_in_flight_at_cancel_is_charged_and_shown_on_its_node(rig: Rig) -> None:
+    """The call returns after the job was cancelled: the ledger charges it late, and its (failed) node carries the
+    same usage, so Σ node tokens = ledger = job spent, as ``GET /v1/jobs/{id}/graph`` shows it."""
+    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
+    rig.through_scan(job_id)
+    _, node_id = rig.broker.take("generate")
+    claimed = nodework.claim(rig.factory, job_id, node_id, lease_s=30)
+    assert claimed is not None
+    result = nodework.work_node(rig.factory, process.services(), claimed, node_id)  # the call is made ...
+    assert isinstance(result, nodework.NodeResult)
+    assert run_in_transaction(rig.factory, lambda s: repository.cancel_job(s, job_id))  # ... the job is cancelled
+    assert rig.node(node_id).tokens == 0  # failed by the cancel, before its call came back
+    assert not commit(rig.factory, result).finished  # the worker writes its outcome late
+    row = rig.node(node_id)
+    assert row.status == "failed"
+    assert row.model
+    assert row.tokens == result.spent > 0
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None
+    assert job.status == "cancelled"
+    assert job.budget_spent == row.tokens
+    assert job.budget_reserved == 0
+    graph = run_in_transaction(rig.factory, lambda s: reads.load_graph(s, job_id))
+    assert sum(n.tokens for n in graph) == job.budget_spent
+    assert not commit(rig.factory, result).finished  # a redelivered late outcome changes nothing
+    assert rig.node(node_id).tokens == row.tokens
+    assert run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id)).budget_spent == row.tokens
+    check_job(rig.cluster_view(), job_id)
