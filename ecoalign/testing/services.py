@@ -133,8 +133,18 @@ def redis_from_env() -> RedisServer:
     return RedisServer.from_url(os.environ.get("ECOALIGN_TEST_RESTART_REDIS_URL", DEFAULT_REDIS_URL))
 
 
+def default_cluster() -> str:
+    """``VERSION/main`` of the machine's PostgreSQL (the newest version under /etc/postgresql, as ``.ci/run`` starts
+    it), ``15/main`` if there is none."""
+    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()]) \
+        if os.path.isdir("/etc/postgresql") else []
+    return f"{versions[-1]}/main" if versions else "15/main"
+
+
 def postgres_from_env() -> PostgresServer:
     """The PostgreSQL a restart test may restart: ``ECOALIGN_TEST_RESTART_PG_URL`` (default: the machine's own,
-    port 5432) run by the cluster ``ECOALIGN_TEST_RESTART_PG_CLUSTER`` (``VERSION/NAME``, default ``15/main``)."""
-    version, _, name = os.environ.get("ECOALIGN_TEST_RESTART_PG_CLUSTER", "15/main").partition("/")
+    port 5432) run by the cluster ``ECOALIGN_TEST_RESTART_PG_CLUSTER`` (``VERSION/NAME``, default
+    ``default_cluster()``)."""
+    spec = os.environ.get("ECOALIGN_TEST_RESTART_PG_CLUSTER") or default_cluster()
+    version, _, name = spec.partition("/")
     return PostgresServer(os.environ.get("ECOALIGN_TEST_RESTART_PG_URL", DEFAULT_PG_URL), version, name or "main")
