@@ -419,10 +419,7 @@ def settle(
             return charged
     entry = _lock_entry(session, job_id, key, kind_)
     if entry is None:
-        owner = _tenant_of(job, None)
-        if owner is not None:  # lock order: the tenant before a row that references it (see _lock_tenant_first)
-            _lock_tenant_first(session, owner, day)
-        _insert_entry(session, job_id, key, kind_, 0, owner, day)
+        _insert_entry(session, job_id, key, kind_, 0, _tenant_of(job, None), day)
         entry = _lock_entry(session, job_id, key, kind_)
         assert entry is not None
     if entry.state == SETTLED:
@@ -449,19 +446,6 @@ def settle(
         raise LedgerError(f"ledger entry {entry.id} changed under its lock")
     _move_counters(session, job_id, tenant_id, budget_day, held=held, charge=charge, calls=calls)
     return charge
-
-
-def _lock_tenant_first(session: Session, tenant_id: str, day: date | None) -> None:
-    """Take the tenant's row lock before inserting a ledger row for it.
-
-    Why: inserting a row whose foreign key names the tenant takes a KEY SHARE lock on the tenant's row (the FK
-    check), and the ``FOR UPDATE`` that follows must wait for every other holder of one. Two transactions that
-    each insert a post-paid entry for the same tenant (two scans settling at once) and then lock the tenant
-    deadlock: each holds the share lock the other waits on (seen in ``benchmarks/chaos.py``: 40P01 on
-    ``tenants``). Locking first, they queue on the row instead.
-    """
-    if tenants.lock_counters(session, tenant_id, day or utcnow().date()) is None:
-        raise LedgerError(f"no tenant {tenant_id}")
 
 
 def _settle_reserved(
