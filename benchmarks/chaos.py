@@ -330,6 +330,10 @@ TENANT_FACTS = text("""
 """)
 BATCH_ITEMS = text("SELECT status, COUNT(*) FROM batch_items WHERE batch_id = :b GROUP BY status")
 POISON = text("SELECT COUNT(*) FROM nodes WHERE failure_reason LIKE 'poison%'")
+LATE = text("""
+    SELECT COUNT(*), COALESCE(SUM(n.tokens), 0) FROM nodes n JOIN jobs j ON j.id = n.job_id
+    WHERE j.status = 'cancelled' AND n.status = 'failed' AND n.failure_reason LIKE 'job %' AND n.model <> ''
+""")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -490,6 +494,7 @@ def measure(factory: Any, http: Http, keys: dict[str, str], out: Submitted, batc
         tenant_rows = list(s.execute(TENANT_FACTS))
         items = {str(k): int(v) for k, v in s.execute(BATCH_ITEMS, {"b": batch_id})}
         poison = int(s.execute(POISON).scalar_one())
+        late_nodes, late_tokens = s.execute(LATE).one()
     accepted = list(out.jobs)
     known = [facts[j] for j in accepted if j in facts]
     terminal = [f for f in known if f.status in TERMINAL]
@@ -552,6 +557,8 @@ def measure(factory: Any, http: Http, keys: dict[str, str], out: Submitted, batc
         ("idempotent resubmits / mismatches", f"{out.idempotent} / {out.idempotency_mismatches}",
          out.idempotency_mismatches == 0),
         ("jobs cancelled by the client", out.cancels, None),
+        ("nodes whose call returned after the cancel (charged late, usage on the node) / their tokens",
+         f"{late_nodes} / {late_tokens}", None),
         ("cross-tenant reads (not 404)", cross, cross == 0),
         ("jobs whose HTTP status ≠ SQL status", http_disagree, http_disagree == 0),
         ("faults fired: kill -9 / Redis restarts / Postgres restarts",
