@@ -77,7 +77,8 @@ def test_closing_a_channel_whose_connection_kombu_released_does_not_raise_attrib
     ``AttributeError`` there (which stops the worker); ours raises a connection error, which the close ignores."""
     import redis as redis_lib
 
-    queue = Queue("ecoalign.test.close", Exchange("ecoalign.test.close", type="direct"), routing_key="ecoalign.test.close")
+    queue = Queue("ecoalign.test.close", Exchange("ecoalign.test.close", type="direct"),
+                  routing_key="ecoalign.test.close")
     with Connection(URL, transport=broker.TRANSPORT) as conn:
         channel = conn.channel()
         bound = queue(channel)
