@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         None, description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); unset: no export"
     )
     otlp_service_name: str = Field("ecoalign", description="service.name of the exported spans")
+    # -- reliability under faults (issue 15, docs/reliability.md). ``max_node_attempts`` above bounds the failures
+    # raised while running a node; this bounds the deliveries lost to crashes (lease expired, worker lost).
+    max_node_crashes: int = Field(
+        10, ge=1, description="attempts of one node lost to worker crashes before it fails as poison"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -29,31 +29,32 @@ from ecoalign.store.db import make_engine, session_factory
 PG_BASE_URL = os.environ.get("ECOALIGN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-def _pg_admin() -> Engine:
-    return make_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+def _pg_admin(base_url: str | None = None) -> Engine:
+    return make_engine(base_url or PG_BASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
 
-def _pg_reachable() -> str | None:
+def _pg_reachable(base_url: str | None = None) -> str | None:
     """None if the Postgres server answers, else why not."""
     try:
-        engine = _pg_admin()
+        engine = _pg_admin(base_url)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # any failure means "no server": the Postgres tests skip
-        return f"PostgreSQL not reachable at {PG_BASE_URL}: {exc}"
+        return f"PostgreSQL not reachable at {base_url or PG_BASE_URL}: {exc}"
     return None
 
 
 @contextmanager
-def temporary_pg_database(prefix: str = "ecoalign_test") -> Iterator[str]:
-    """Create an empty database on the test server, yield its URL, drop it (forcibly) afterwards."""
+def temporary_pg_database(prefix: str = "ecoalign_test", base_url: str | None = None) -> Iterator[str]:
+    """Create an empty database on the test server (or the one of ``base_url``), yield its URL, drop it (forcibly)
+    afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
+    admin = _pg_admin(base_url)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(PG_BASE_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(base_url or PG_BASE_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

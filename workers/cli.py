@@ -43,18 +43,23 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def exit_status(code: object) -> int:
+    """The process's exit status from what ``Celery.start`` returned: the worker's own exit code (Celery sets a
+    non-zero one after an unrecoverable error), 0 when it returned nothing. Dropping it made a worker that died of
+    a fault exit 0, which a supervisor restarting on failure only (systemd ``Restart=on-failure``) ignores."""
+    return code if isinstance(code, int) else 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.app import app
 
-    app.start(worker_argv(args))
-    return 0
+    return exit_status(app.start(worker_argv(args)))
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
     from workers.app import app
 
-    app.start(["beat", f"--loglevel={args.loglevel}", f"--schedule={args.schedule}"])
-    return 0
+    return exit_status(app.start(["beat", f"--loglevel={args.loglevel}", f"--schedule={args.schedule}"]))
 
 
 def add_worker_parser(sub: Any) -> None:

@@ -20,9 +20,11 @@ Idempotency, task by task (delivery is at-least-once):
 * ``reap``: conditional updates under the job lock; two reapers at once do the work once.
 
 Failures: model errors (after the provider's own retries) and evaluator errors fail the node with the reason and
-refund it, and the job goes on. Anything else (a bug, the database away) leaves the node to its lease; the reaper
-retries it, and after ``max_node_attempts`` fails it as poison. An exception from the engine step itself fails
-the job with that reason (it is deterministic: retrying would only raise it again).
+refund it, and the job goes on. Anything else: a database error leaves the node to its lease (the reaper
+retries it); any other exception counts as one of the node's failures (``nodes.failures``) and hands it back, and
+after ``max_node_attempts`` failures the node fails as poison. Deliveries lost to crashes (the worker died, the
+lease ran out) are not failures: they have their own, higher bound, ``max_node_crashes``. An exception from the
+engine step itself fails the job with that reason (it is deterministic: retrying would only raise it again).
 """
 
 from __future__ import annotations
@@ -142,19 +144,29 @@ def _guarded(job_id: str, node_id: str, attempt: int, work: Callable[[], T]) -> 
 
 
 def _hand_back(job_id: str, node_id: str, attempt: int, reason: str) -> None:
-    if attempt < process.settings().max_node_attempts:
-        run_in_transaction(process.db(), lambda s: repository.renew_lease(s, job_id, node_id, attempt, lease_seconds=0))
-        return
-    row = run_in_transaction(process.db(), lambda s: repository.get_node(s, node_id))
-    spent = (row.tokens_prompt + row.tokens_completion) if row is not None else 0  # a recorded call
-    failure = nodework.NodeFailure(job_id, node_id, attempt, f"gave up after {attempt} attempts: {reason}", spent)
-    commit(process.db(), failure)
-    _after_node(job_id)
+    """Count the failure (a crash is not one: it never gets here) and give the node back, or fail it once
+    ``max_node_attempts`` failures are used up; one transaction, so no other claim slips in between."""
+    max_failures = process.settings().max_node_attempts
+
+    def _count(session: Session) -> bool:
+        failures = repository.hand_back(session, job_id, node_id, attempt)
+        if failures is None or failures < max_failures:
+            return False
+        row = repository.get_node(session, node_id)
+        spent = (row.tokens_prompt + row.tokens_completion) if row is not None else 0  # a recorded call
+        nodework.write_outcome(session, nodework.NodeFailure(
+            job_id, node_id, attempt, f"gave up after {failures} failures: {reason}"[:2000], spent
+        ))
+        return True
+
+    if run_in_transaction(process.db(), _count):
+        _after_node(job_id)
 
 
 def _claim(job_id: str, node_id: str) -> nodework.Claim | None:
     s = process.settings()
-    return nodework.claim(process.db(), job_id, node_id, lease_s=s.node_lease_s, max_attempts=s.max_node_attempts)
+    return nodework.claim(process.db(), job_id, node_id, lease_s=s.node_lease_s, max_attempts=s.max_node_attempts,
+                          max_crashes=s.max_node_crashes)
 
 
 def _scan(claimed: nodework.Claim) -> str:
@@ -209,7 +221,8 @@ def reap() -> dict[str, Any]:
         sweep = run_in_transaction(
             factory,
             lambda ses, j=job_id: recovery.sweep_job(
-                ses, j, grace_s=s.dispatch_grace_s, max_attempts=s.max_node_attempts
+                ses, j, grace_s=s.dispatch_grace_s, max_attempts=s.max_node_attempts,
+                max_crashes=s.max_node_crashes,
             ),
         )
         enqueue_nodes(sweep.enqueue)

@@ -86,7 +86,13 @@ NodeOutcome = NodeResult | ScanResult | NodeFailure
 
 # -- claim ----------------------------------------------------------------------------------------------------------
 def claim(
-    factory: sessionmaker[Session], job_id: str, node_id: str, *, lease_s: float, max_attempts: int | None = None
+    factory: sessionmaker[Session],
+    job_id: str,
+    node_id: str,
+    *,
+    lease_s: float,
+    max_attempts: int | None = None,
+    max_crashes: int | None = None,
 ) -> Claim | None:
     """Take the node (pending, or running past its lease) and read its lineage; None if someone else has it or
     it is finished.
@@ -97,7 +103,9 @@ def claim(
     """
 
     def _claim(session: Session) -> Claim | None:
-        claimed = claims.claim_lineage(session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts)
+        claimed = claims.claim_lineage(
+            session, job_id, node_id, lease_seconds=lease_s, max_attempts=max_attempts, max_crashes=max_crashes
+        )
         if claimed is None:
             return None
         spec = cached_job_spec(session, job_id)
@@ -234,7 +242,7 @@ def record_generation(
             attempt=claimed.attempt,
         )
         if not recorded:
-            settle_if_ended(session, job_id, node_id, generation.tokens_prompt + generation.tokens_completion)
+            settle_if_ended(session, job_id, node_id, generation)
         return recorded
 
     return run_in_transaction(factory, _record)
@@ -270,7 +278,8 @@ def _write_result(session: Session, result: NodeResult) -> bool:
         scores=result.scores,
     ):
         if result.generation is not None:
-            settle_if_ended(session, result.job_id, result.node_id, result.spent)
+            tokens_eval = result.scores.tokens_eval if result.scores is not None else 0
+            settle_if_ended(session, result.job_id, result.node_id, result.generation, tokens_eval)
         return False
     ledger.settle(session, result.job_id, result.node_id, GENERATE, result.spent)
     return True
@@ -306,14 +315,22 @@ def _write_failure(session: Session, failure: NodeFailure) -> bool:
     return failed
 
 
-def settle_if_ended(session: Session, job_id: str, node_id: str, tokens: int) -> None:
-    """A call that finished after its job ended (cancelled) still cost its tokens: settle them late.
+def settle_if_ended(
+    session: Session, job_id: str, node_id: str, generation: repository.Generation, tokens_eval: int = 0
+) -> None:
+    """A call that finished after its job ended (cancelled) still cost its tokens: settle them late, and put the
+    call's usage on its (failed) node, so the graph, the ledger and the job's budget agree.
 
     If the job is still active another attempt holds the node, and that attempt pays for the node.
     """
     job = repository.get_job(session, job_id)
-    if job is not None and JobStatus(job.status).terminal:
-        ledger.settle(session, job_id, node_id, GENERATE, tokens)
+    if job is None or not JobStatus(job.status).terminal:
+        return
+    tokens = generation.tokens_prompt + generation.tokens_completion + tokens_eval
+    charged = ledger.entry_settled(session, job_id, node_id, GENERATE)
+    ledger.settle(session, job_id, node_id, GENERATE, tokens)
+    if not charged:  # the first late call pays and shows on the node; a second stale one changes neither
+        repository.record_late_usage(session, job_id, node_id, generation, tokens_eval)
 
 
 def failure_reason(outcome: NodeOutcome) -> str | None:

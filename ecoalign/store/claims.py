@@ -39,7 +39,7 @@ def _claim_with_lineage_statement() -> Any:
             WHERE nodes.id = :b_node AND nodes.job_id = :b_job
                 AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = :b_job AND jobs.status IN ({active}))
                 AND (nodes.status = 'pending' OR (nodes.status = 'running' AND nodes.lease_expires_at < :b_now))
-                AND nodes.attempts < :b_cap
+                AND nodes.failures < :b_cap AND nodes.attempts - nodes.failures < :b_crash_cap
             RETURNING nodes.attempts
         ), ancestors(id) AS (
             SELECT CAST(:b_node AS VARCHAR)
@@ -59,7 +59,6 @@ def _claim_with_lineage_statement() -> Any:
 
 
 _CLAIM_WITH_LINEAGE = _claim_with_lineage_statement()
-_NO_CAP = 2**31 - 1
 
 
 def claim_lineage(
@@ -69,6 +68,7 @@ def claim_lineage(
     *,
     lease_seconds: float,
     max_attempts: int | None = None,
+    max_crashes: int | None = None,
     now: datetime | None = None,
 ) -> tuple[int, ThoughtGraph] | None:
     """``repository.claim_node`` and, if it won, ``reads.load_lineage``: (attempt, lineage); None if the claim missed.
@@ -77,13 +77,15 @@ def claim_lineage(
     """
     if session.get_bind().dialect.name != "postgresql":
         attempt = repository.claim_node(
-            session, job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
+            session, job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts,
+            max_crashes=max_crashes, now=now,
         )
         return None if attempt is None else (attempt, load_lineage(session, job_id, node_id))
     params = repository.claim_parameters(
-        job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, now=now
+        job_id, node_id, lease_seconds=lease_seconds, max_attempts=max_attempts, max_crashes=max_crashes, now=now
     )
-    params.setdefault("b_cap", _NO_CAP)
+    params.setdefault("b_cap", repository.NO_CAP)
+    params.setdefault("b_crash_cap", repository.NO_CAP)
     rows = session.execute(_CLAIM_WITH_LINEAGE, params).all()
     if not rows:
         return None

@@ -179,15 +179,39 @@ def _forget_transaction_state(session: Session, transaction: Any) -> None:
 
 # SQLSTATEs worth retrying on Postgres: serialization failure, deadlock detected.
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# The server went away or is not there yet: class 08 (connection exception), 57P01-57P03 (admin shutdown, crash
+# shutdown, cannot connect now: starting up or shutting down).
+_CONNECTION_SQLSTATES = frozenset({"08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03"})
+_CONNECTION_MESSAGES = (
+    "connection refused", "could not connect", "server closed the connection", "terminating connection",
+    "connection is closed", "the database system is", "consuming input failed", "connection timeout expired",
+)
+# How long a transaction keeps being retried while the database is unreachable (a restart, a failover).
+RECONNECT_S = 60.0
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """A transient fault: Postgres deadlock/serialization failure, SQLite busy/locked after the timeout, or a pooled
-    connection found dead (the server restarted or dropped it: the pool has discarded it and its elders, so the
-    next attempt connects afresh; this is what lets workers run without a ping before every transaction)."""
+def is_connection_loss(exc: BaseException) -> bool:
+    """The database server went away (restart, failover, dropped connection) or is not accepting connections yet.
+
+    The pool has discarded the dead connection (and its elders), so running the transaction again connects afresh.
+    """
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _CONNECTION_SQLSTATES:
+        return True
+    message = str(orig).lower()
+    return any(needle in message for needle in _CONNECTION_MESSAGES)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transient fault: Postgres deadlock/serialization failure, SQLite busy/locked after the timeout, or the
+    connection lost (``is_connection_loss``: what lets workers run without a ping before every transaction)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if is_connection_loss(exc):
         return True
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None)
@@ -203,20 +227,37 @@ def run_in_transaction(
     *,
     attempts: int = 5,
     backoff_s: float = 0.05,
+    reconnect_s: float | None = None,
 ) -> T:
-    """Run ``fn(session)`` in its own transaction, retrying the whole transaction on a transient conflict.
+    """Run ``fn(session)`` in its own transaction, retrying the whole transaction on a transient fault.
 
-    ``fn`` must be safe to run again from scratch (every store operation is: they are idempotent).
+    A conflict (deadlock, serialization failure, SQLite busy) is retried ``attempts`` times. A lost connection
+    (the server restarted: ``is_connection_loss``) is retried on a new connection for up to ``reconnect_s``
+    (default ``RECONNECT_S``), backing off to one try a second, so a PostgreSQL restart stalls callers instead of
+    failing them. A transaction whose COMMIT was cut off may or may not have committed: running it again is safe
+    because ``fn`` must be safe to run again from scratch (every store operation is: they are idempotent).
     """
-    for attempt in range(1, attempts + 1):
+    deadline: float | None = None
+    conflicts = lost = 0
+    while True:
         try:
             with session_scope(factory) as session:
                 return fn(session)
         except DBAPIError as exc:
-            if attempt == attempts or not is_retryable(exc):
+            if is_connection_loss(exc):
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + (RECONNECT_S if reconnect_s is None
+                                                                        else reconnect_s)
+                if now >= deadline:
+                    raise
+                log.warning("database connection lost (%s); retrying the transaction", type(exc.orig).__name__)
+                time.sleep(min(1.0, backoff_s * 2 ** min(lost, 5)))
+                lost += 1
+                continue
+            conflicts += 1
+            if conflicts >= attempts or not is_retryable(exc):
                 raise
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+            time.sleep(backoff_s * 2 ** (conflicts - 1))
 
 
 def dialect_insert(session: Session, table: Any) -> Any:

@@ -586,3 +586,10 @@ def snapshot(session: Session, job_id: str) -> BudgetSnapshot:
 def entries(session: Session, job_id: str) -> list[LedgerEntry]:
     """The job's ledger entries in creation order (for traces, audits and tests)."""
     return list(session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
+
+
+def entry_settled(session: Session, job_id: str, key: str, kind: LedgerKind | str) -> bool:
+    """Whether the call ``(job_id, key, kind)`` is settled already (under the job's lock, as ``settle`` takes it)."""
+    _lock_job(session, job_id)
+    state = session.execute(select(LEDGER.c.state).where(_entry_key(job_id, key, _kind(kind)))).scalar()
+    return state == SETTLED

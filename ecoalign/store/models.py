@@ -213,7 +213,11 @@ class NodeRow(Base):
     prune_reason: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)  # why the search planned it (a refusal's cause)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # every claim (delivery)
+    # Attempts that ended in an exception raised while running the node (migration 0008); the others ended in a
+    # crash (lease expired, worker lost) or are running. Poison limits: ``settings.max_node_attempts`` for these,
+    # ``settings.max_node_crashes`` for ``attempts - failures``.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]

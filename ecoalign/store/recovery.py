@@ -103,14 +103,23 @@ def expired_jobs(session: Session, *, grace_s: float, now: datetime | None = Non
 
 
 def sweep_job(
-    session: Session, job_id: str, *, grace_s: float, max_attempts: int, now: datetime | None = None
+    session: Session,
+    job_id: str,
+    *,
+    grace_s: float,
+    max_attempts: int,
+    max_crashes: int | None = None,
+    now: datetime | None = None,
 ) -> Sweep:
     """Under the job's lock: fail poison nodes, hand expired running nodes back to ``pending``, re-mark lost ones.
 
-    A running node past its lease whose worker used the last of ``max_attempts`` is failed (it keeps the reason,
-    its tokens are settled if a generation was recorded, else its reservation is refunded). Any other running
-    node past its lease goes back to ``pending`` with a fresh dispatch mark (``attempts`` is kept: the next
-    claim counts up from it). Pending nodes whose dispatch mark ran out get a fresh one. Returns what to enqueue.
+    A running node past its lease is poison when it raised ``max_attempts`` times while running (``failures``),
+    or when ``max_crashes`` of its attempts were lost to crashes (``attempts - failures``: the worker died or
+    stopped renewing the lease; default: no bound of its own). A poison node is failed (it keeps the reason, its
+    tokens are settled if a generation was recorded, else its reservation is refunded). Any other running node
+    past its lease goes back to ``pending`` with a fresh dispatch mark (``attempts`` and ``failures`` are kept:
+    the next claim counts up from them). Pending nodes whose dispatch mark ran out get a fresh one. Returns what
+    to enqueue.
     """
     now = now or utcnow()
     sweep = Sweep([], [])
@@ -120,7 +129,7 @@ def sweep_job(
     rows = session.execute(
         select(
             NODES.c.id, NODES.c.kind, NODES.c.status, NODES.c.attempts, NODES.c.tokens_prompt,
-            NODES.c.tokens_completion, NODES.c.lease_expires_at, NODES.c.created_at,
+            NODES.c.tokens_completion, NODES.c.lease_expires_at, NODES.c.created_at, NODES.c.failures,
         )
         .where(NODES.c.job_id == job_id, NODES.c.status.in_((PENDING, RUNNING)))
         .order_by(NODES.c.created_at, NODES.c.id)
@@ -129,8 +138,8 @@ def sweep_job(
         if row.status == RUNNING:
             if row.lease_expires_at is None or row.lease_expires_at >= now:
                 continue
-            if row.attempts >= max_attempts:
-                _poison(session, job_id, row)
+            if _is_poison(row, max_attempts, max_crashes):
+                _poison(session, job_id, row, max_attempts)
                 sweep.poisoned.append(row.id)
                 continue
             done = session.execute(
@@ -153,7 +162,12 @@ def sweep_job(
     return sweep
 
 
-def _poison(session: Session, job_id: str, row: Any) -> None:
+def _is_poison(row: Any, max_attempts: int, max_crashes: int | None) -> bool:
+    crashes = int(row.attempts) - int(row.failures)
+    return row.failures >= max_attempts or (max_crashes is not None and crashes >= max_crashes)
+
+
+def _poison(session: Session, job_id: str, row: Any, max_attempts: int) -> None:
     spent = int(row.tokens_prompt) + int(row.tokens_completion)
     if spent:
         ledger.settle(session, job_id, row.id, LedgerKind.GENERATE, spent)
@@ -162,7 +176,10 @@ def _poison(session: Session, job_id: str, row: Any) -> None:
     repository.finish_node(
         session, job_id, row.id, NodeStatus.FAILED, attempt=row.attempts,
         failure_reason=(
-            f"poison: gave up after {row.attempts} attempts (worker lost, timed out or crashed each time)"
+            f"poison: gave up after {row.failures} failures while running it"
+            if row.failures >= max_attempts
+            else f"poison: gave up after {int(row.attempts) - int(row.failures)} attempts lost to crashes "
+            "(worker lost or lease expired each time)"
         ),
     )
 

@@ -33,7 +33,7 @@ from ecoalign.store import ledger, webhooks
 from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert, insert_ignoring_conflicts
 from ecoalign.store.errors import NotFound
-from ecoalign.store.models import ACTIVE_JOB_STATUSES, Decision, Edge, Job, JobStatus, NodeRow
+from ecoalign.store.models import ACTIVE_JOB_STATUSES, Decision, Edge, Job, JobStatus, LedgerKind, NodeRow
 from ecoalign.store.pagination import Page, keyset_page
 from ecoalign.store.reads import IN_FLIGHT
 
@@ -254,13 +254,18 @@ def cancel_job(session: Session, job_id: str, *, reason: str = "cancelled") -> b
     """
     if not finish_job(session, job_id, status=JobStatus.CANCELLED, failure_reason=reason, release=False):
         return False
-    session.execute(
+    recorded = session.execute(
         update(NODES)
         .where(NODES.c.job_id == job_id, NODES.c.status.in_(IN_FLIGHT))
         .values(
             status=NodeStatus.FAILED.value, failure_reason=f"job {reason}", finished_at=utcnow(), lease_expires_at=None
         )
-    )
+        .returning(NODES.c.id, NODES.c.tokens_prompt, NODES.c.tokens_completion, NODES.c.tokens_eval)
+    ).all()
+    for row in recorded:  # a call recorded on a node in flight (its scoring was to be retried) was really spent
+        spent = int(row.tokens_prompt) + int(row.tokens_completion) + int(row.tokens_eval)
+        if spent:
+            ledger.settle(session, job_id, row.id, LedgerKind.GENERATE, spent)
     ledger.release_all(session, job_id)
     return True
 
@@ -373,22 +378,35 @@ def claim_node(
     lease_seconds: float,
     now: datetime | None = None,
     max_attempts: int | None = None,
+    max_crashes: int | None = None,
 ) -> int | None:
     """Take a node to work on: ``pending → running``, or re-take a ``running`` one whose lease expired.
 
     Returns the attempt number (1, 2, ...) if this caller won, ``None`` otherwise (someone else holds it, it is
-    finished, the job is no longer active, or ``max_attempts`` were used up). Pass the attempt to the
+    finished, the job is no longer active, or a poison limit is reached: ``max_attempts`` failures raised while
+    running it, or ``max_crashes`` attempts lost to crashes, ``attempts - failures``). Pass the attempt to the
     ``record_*``/``finish_node`` calls: a worker that lost its lease then cannot overwrite the new holder's work.
     """
-    params = claim_parameters(job_id, node_id_, lease_seconds=lease_seconds, now=now, max_attempts=max_attempts)
-    row = session.execute(claim_statement(max_attempts is not None), params).first()
+    params = claim_parameters(
+        job_id, node_id_, lease_seconds=lease_seconds, now=now, max_attempts=max_attempts, max_crashes=max_crashes
+    )
+    row = session.execute(claim_statement("b_cap" in params), params).first()
     return int(row[0]) if row is not None else None
 
 
+NO_CAP = 2**31 - 1
+
+
 def claim_parameters(
-    job_id: str, node_id_: str, *, lease_seconds: float, now: datetime | None = None, max_attempts: int | None = None
+    job_id: str,
+    node_id_: str,
+    *,
+    lease_seconds: float,
+    now: datetime | None = None,
+    max_attempts: int | None = None,
+    max_crashes: int | None = None,
 ) -> dict[str, Any]:
-    """The bind parameters of ``claim_statement``."""
+    """The bind parameters of ``claim_statement`` (``b_cap``/``b_crash_cap`` only when a limit is given)."""
     now = now or utcnow()
     params: dict[str, Any] = {
         "b_node": node_id_,
@@ -396,14 +414,16 @@ def claim_parameters(
         "b_now": now,
         "b_lease": now + timedelta(seconds=lease_seconds),
     }
-    if max_attempts is not None:
-        params["b_cap"] = max_attempts
+    if max_attempts is not None or max_crashes is not None:
+        params["b_cap"] = NO_CAP if max_attempts is None else max_attempts
+        params["b_crash_cap"] = NO_CAP if max_crashes is None else max_crashes
     return params
 
 
 @functools.lru_cache(maxsize=2)
 def claim_statement(capped: bool) -> Any:
-    """The claim's conditional ``UPDATE … RETURNING attempts``, built once (with or without the attempts cap)."""
+    """The claim's conditional ``UPDATE … RETURNING attempts``, built once (with or without the poison limits:
+    failures below ``b_cap``, crash-lost attempts below ``b_crash_cap``)."""
     active_job = (
         select(JOBS.c.id)
         .where(JOBS.c.id == bindparam("b_job"), JOBS.c.status.in_(ACTIVE_JOB_STATUSES))
@@ -419,7 +439,8 @@ def claim_statement(capped: bool) -> Any:
         ),
     ]
     if capped:
-        conditions.append(NODES.c.attempts < bindparam("b_cap"))
+        conditions.append(NODES.c.failures < bindparam("b_cap"))
+        conditions.append(NODES.c.attempts - NODES.c.failures < bindparam("b_crash_cap"))
     return (
         update(NODES)
         .where(*conditions)
@@ -455,6 +476,37 @@ def renew_lease(
         update(NODES)
         .where(*_held(job_id, node_id_, attempt))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+    )
+    return _rowcount(done) == 1
+
+
+def hand_back(session: Session, job_id: str, node_id_: str, attempt: int, *, now: datetime | None = None) -> int | None:
+    """Count a failure raised while running the node (not a crash) and end its lease now, so the reaper hands it
+    out again; returns the node's failures so far, None if this attempt no longer holds it."""
+    now = now or utcnow()
+    row = session.execute(
+        update(NODES)
+        .where(*_held(job_id, node_id_, attempt))
+        .values(lease_expires_at=now, failures=NODES.c.failures + 1)
+        .returning(NODES.c.failures)
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def record_late_usage(
+    session: Session, job_id: str, node_id_: str, generation: Generation, tokens_eval: int = 0
+) -> bool:
+    """Put a call that finished after its node was failed by a cancel on that node (text, model, usage, c(v)),
+    so the graph shows what the ledger charged; once only (a node without a recorded call)."""
+    done = session.execute(
+        update(NODES)
+        .where(NODES.c.id == node_id_, NODES.c.job_id == job_id, NODES.c.status == NodeStatus.FAILED.value,
+               NODES.c.model == "")
+        .values(
+            **generation.columns(),
+            tokens_eval=tokens_eval,
+            tokens=generation.tokens_prompt + generation.tokens_completion + tokens_eval,
+        )
     )
     return _rowcount(done) == 1
 

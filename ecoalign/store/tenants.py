@@ -235,12 +235,20 @@ def ensure_daily_row(session: Session, tenant_id: str, day: date) -> None:
 
 
 def lock_counters(session: Session, tenant_id: str, day: date) -> TenantCounters | None:
-    """Lock the tenant's row, then its day's row (created if missing), and read both; None for no such tenant."""
+    """Lock the tenant's row, then its day's row (created if missing), and read both; None for no such tenant.
+
+    The locks are ``FOR NO KEY UPDATE`` (what an ``UPDATE`` of the counters takes anyway), not ``FOR UPDATE``: a
+    foreign-key check on a row that names the tenant (a job's second ``UPDATE`` in one transaction, a new ledger
+    row) holds ``KEY SHARE`` on the tenant's row until commit, and ``FOR UPDATE`` conflicts with it. Every
+    transaction of a tenant's job that first updated its job row twice and then locked the tenant waited on all
+    the others' ``KEY SHARE``: a deadlock among all of them (``benchmarks/chaos.py`` stalled a tenant's jobs so).
+    ``NO KEY UPDATE`` still serialises the writers of the counters.
+    """
     row = session.execute(
         select(TENANTS.c.token_budget_total, TENANTS.c.token_budget_daily, TENANTS.c.tokens_spent,
                TENANTS.c.tokens_reserved)
         .where(TENANTS.c.id == tenant_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).first()
     if row is None:
         return None
@@ -248,7 +256,7 @@ def lock_counters(session: Session, tenant_id: str, day: date) -> TenantCounters
     daily = session.execute(
         select(DAILY.c.spent, DAILY.c.reserved)
         .where(DAILY.c.tenant_id == tenant_id, DAILY.c.day == day)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).one()
     return TenantCounters(row.token_budget_total, row.token_budget_daily, int(row.tokens_spent),
                           int(row.tokens_reserved), int(daily.spent), int(daily.reserved))

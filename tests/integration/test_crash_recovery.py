@@ -87,9 +87,10 @@ def test_redis_restart_during_a_run(tmp_path: Path) -> None:
     """Redis restarts without persistence: every queued and unacked message is gone. Postgres still knows which
     nodes are pending or running, so the reaper re-enqueues them once the broker is back.
 
-    Workers run supervised, as deployed (compose restarts them): Celery 5.7 with kombu 5.7 sometimes exits on
-    the connection loss ("Unrecoverable error: AttributeError: 'NoneType' object has no attribute 'hostname'",
-    raised while restoring unacked messages to the broker that is down); the restarted worker carries on.
+    Workers run supervised, as deployed (compose restarts them). They no longer need it: Celery 5.7 with kombu 5.7
+    used to exit on the connection loss ("Unrecoverable error: AttributeError: 'NoneType' object has no attribute
+    'hostname'"), which ``ecoalign.queue.broker`` now turns into a connection error; ``tests/reliability/
+    test_restarts.py`` runs the workers through a Redis restart without a supervisor.
     """
     with cluster(tmp_path, latency_s=1.0) as c:
         c.supervise = True

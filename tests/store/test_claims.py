@@ -42,9 +42,11 @@ def _chain(db: Factory) -> tuple[str, list[str]]:
     return job, [root, a.id, b.id]
 
 
-def _claim(db: Factory, job: str, node: str, at: datetime, cap: int | None = None) -> tuple[int, object] | None:
+def _claim(
+    db: Factory, job: str, node: str, at: datetime, cap: int | None = None, crash_cap: int | None = None
+) -> tuple[int, object] | None:
     with session_scope(db) as s:
-        return claims.claim_lineage(s, job, node, lease_seconds=30, max_attempts=cap, now=at)
+        return claims.claim_lineage(s, job, node, lease_seconds=30, max_attempts=cap, max_crashes=crash_cap, now=at)
 
 
 def test_a_claim_returns_the_attempt_and_exactly_the_lineage(db: Factory) -> None:
@@ -64,15 +66,25 @@ def test_a_claim_returns_the_attempt_and_exactly_the_lineage(db: Factory) -> Non
         assert [n.id for n in reads.load_lineage(s, job, b)] == [n.id for n in graph]
 
 
-def test_a_held_node_is_not_claimed_until_its_lease_runs_out_and_the_cap_counts_attempts(db: Factory) -> None:
+def test_a_held_node_is_not_claimed_until_its_lease_runs_out_and_the_caps_count_crashes_and_failures_apart(
+    db: Factory,
+) -> None:
     job, (_, _, b) = _chain(db)
-    assert _claim(db, job, b, T0, cap=2) is not None
-    assert _claim(db, job, b, T0 + timedelta(seconds=10), cap=2) is None  # leased to the first claimer
-    again = _claim(db, job, b, T0 + timedelta(seconds=31), cap=2)
+    assert _claim(db, job, b, T0, cap=1, crash_cap=2) is not None
+    assert _claim(db, job, b, T0 + timedelta(seconds=10), cap=1, crash_cap=2) is None  # leased to the first claimer
+    again = _claim(db, job, b, T0 + timedelta(seconds=31), cap=1, crash_cap=2)  # the first one's lease ran out
     assert again is not None
     assert again[0] == 2
-    assert _claim(db, job, b, T0 + timedelta(seconds=62), cap=2) is None  # two attempts used up
-    assert _claim(db, job, b, T0 + timedelta(seconds=62)) is not None  # no cap
+    # two attempts lost to crashes: the crash bound is used up, though no attempt failed (failures 0 < cap 1)
+    assert _claim(db, job, b, T0 + timedelta(seconds=62), cap=1, crash_cap=2) is None
+    third = _claim(db, job, b, T0 + timedelta(seconds=62))  # no caps
+    assert third is not None
+    with session_scope(db) as s:  # the third attempt raises: a failure, not a crash
+        assert repository.hand_back(s, job, b, third[0], now=T0 + timedelta(seconds=63)) == 1
+    assert _claim(db, job, b, T0 + timedelta(seconds=64), cap=1, crash_cap=3) is None  # one failure: cap 1 used up
+    fourth = _claim(db, job, b, T0 + timedelta(seconds=64), cap=2, crash_cap=3)  # crashes 2 < 3, failures 1 < 2
+    assert fourth is not None
+    assert fourth[0] == 4
 
 
 def test_nothing_is_claimed_in_a_finished_job_or_once_the_node_is_done(db: Factory) -> None:

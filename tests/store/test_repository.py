@@ -260,9 +260,9 @@ def test_max_attempts_and_prune(db: Factory) -> None:
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
     with session_scope(db) as s:
         repository.insert_nodes(s, job, [a, b])
-        assert repository.claim_node(s, job, a.id, lease_seconds=1, now=t0, max_attempts=1) == 1
-        later = t0 + timedelta(seconds=5)
-        assert repository.claim_node(s, job, a.id, lease_seconds=1, now=later, max_attempts=1) is None
+        assert repository.claim_node(s, job, a.id, lease_seconds=1, now=t0, max_attempts=1, max_crashes=1) == 1
+        later = t0 + timedelta(seconds=5)  # the lease ran out: a crash, and the one crash allowed is used up
+        assert repository.claim_node(s, job, a.id, lease_seconds=1, now=later, max_attempts=1, max_crashes=1) is None
         assert repository.finish_node(s, job, a.id, "failed", failure_reason="gave up after 1 attempt")
         assert repository.prune_node(s, job, b.id, "path safety 0.2 < tau 0.5")
         assert not repository.prune_node(s, job, a.id, "already failed")

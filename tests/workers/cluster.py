@@ -32,6 +32,7 @@ from ecoalign.store import ledger, migrate, reads, repository
 from ecoalign.store.db import make_engine, run_in_transaction, session_factory
 from ecoalign.store.models import Job, LedgerEntry, LedgerState, NodeRow
 from ecoalign.testing.emulator import EmulatorServer
+from ecoalign.testing.services import RedisServer
 from tests.conftest import _pg_reachable, temporary_pg_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,31 +60,20 @@ FAST_RECOVERY_ENV = {
 }
 
 
+SHARED_REDIS = RedisServer(REDIS_HOST, REDIS_PORT)
+
+
 def redis_alive() -> bool:
-    try:
-        return bool(redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
+    return SHARED_REDIS.alive()
 
 
 def restart_redis(down_s: float = 1.0) -> None:
     """Stop Redis without saving (every queued message is lost), then start it again as CI does."""
-    subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "shutdown", "nosave"],
-                   capture_output=True, timeout=10)
-    time.sleep(down_s)
-    ensure_redis()
+    SHARED_REDIS.restart(down_s)
 
 
 def ensure_redis() -> None:
-    if redis_alive():
-        return
-    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", REDIS_HOST, "--port", str(REDIS_PORT),
-                    "--save", ""], check=True, capture_output=True, timeout=10)
-    deadline = time.monotonic() + 15
-    while not redis_alive():
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis did not come back")
-        time.sleep(0.1)
+    SHARED_REDIS.start()
 
 
 def point_dispatch_at(broker_url: str) -> None:
@@ -250,18 +240,27 @@ class Cluster:
 
 
 @contextmanager
-def cluster(tmp_path: Path, **emulator_config: Any) -> Iterator[Cluster]:
-    """A fresh migrated database, an emptied Redis database and a running emulator; processes stopped after."""
-    reason = _pg_reachable()
+def cluster(
+    tmp_path: Path,
+    *,
+    redis_server: RedisServer = SHARED_REDIS,
+    pg_base_url: str | None = None,
+    **emulator_config: Any,
+) -> Iterator[Cluster]:
+    """A fresh migrated database, an emptied Redis database and a running emulator; processes stopped after.
+
+    ``redis_server`` and ``pg_base_url``: the Redis and the PostgreSQL server to run on (default: the test ones).
+    """
+    reason = _pg_reachable(pg_base_url)
     if reason:
         import pytest
 
         pytest.skip(reason)
-    ensure_redis()
-    broker_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{TEST_REDIS_DB}"
+    redis_server.start()
+    broker_url = redis_server.url(TEST_REDIS_DB)
     redis.Redis.from_url(broker_url).flushdb()
     with ExitStack() as stack:
-        db_url = stack.enter_context(temporary_pg_database("ecoalign_workers"))
+        db_url = stack.enter_context(temporary_pg_database("ecoalign_workers", pg_base_url))
         migrate.upgrade(db_url)
         emulator = stack.enter_context(EmulatorServer(**emulator_config))
         logdir = tmp_path / "logs"
@@ -271,7 +270,7 @@ def cluster(tmp_path: Path, **emulator_config: Any) -> Iterator[Cluster]:
             yield c
         finally:
             c.stop_all()
-            ensure_redis()
+            redis_server.start()
             c.factory.kw["bind"].dispose()
 
 
@@ -299,6 +298,9 @@ def check_job(c: Cluster, job_id: str) -> dict[str, Any]:
     settled = [e for e in entries if e.state == LedgerState.SETTLED.value]
     assert sum(e.spent_tokens for e in settled) == job.budget_spent
     assert 0 <= job.budget_spent <= job.budget_total
+    # the graph shows what was charged: Σ node tokens = Σ settled (charged + overrun), cancelled jobs included
+    node_tokens = sum(r.tokens for r in rows)
+    assert node_tokens == sum(e.spent_tokens + e.overrun_tokens for e in settled), (job_id, node_tokens, job.status)
     by_node = {e.node_id: e for e in entries if e.kind == "generate"}
     for r in rows:
         generated = r.kind != NodeKind.ROOT.value and r.model not in ("", "template")

@@ -68,3 +68,29 @@ def test_one_client_serves_every_publish_and_ack_and_a_new_pool_gets_a_new_one(
         assert again.payload == {"i": 99}
         again.ack()
         bound.delete()
+
+
+@pytest.mark.redis
+def test_closing_a_channel_whose_connection_kombu_released_does_not_raise_attribute_error() -> None:
+    """What Celery 5.7 does on a lost connection (docs/reliability.md): the channel is closed with unacked messages
+    after kombu dropped its pool and released the transport's client. kombu's own channel raises
+    ``AttributeError`` there (which stops the worker); ours raises a connection error, which the close ignores."""
+    import redis as redis_lib
+
+    queue = Queue("ecoalign.test.close", Exchange("ecoalign.test.close", type="direct"),
+                  routing_key="ecoalign.test.close")
+    with Connection(URL, transport=broker.TRANSPORT) as conn:
+        channel = conn.channel()
+        bound = queue(channel)
+        bound.declare()
+        bound.purge()
+        conn.Producer(channel).publish({"i": 1}, exchange=queue.exchange, routing_key=queue.routing_key,
+                                       serializer="json")
+        assert bound.get(no_ack=False) is not None  # delivered, not acknowledged: the close will restore it
+        channel.connection.client = None  # kombu's Connection._do_close_transport, before the channel closes
+        with pytest.raises(redis_lib.ConnectionError):
+            channel._connparams()
+        conn.maybe_close_channel(channel)  # as kombu closes it: connection errors are ignored, nothing escapes
+        assert channel.closed
+    with Connection(URL, transport=broker.TRANSPORT) as conn:
+        queue(conn.channel()).delete()

@@ -19,9 +19,10 @@ from ecoalign.engine.policy import Policy
 from ecoalign.evaluators.heuristic import HeuristicNodeEvaluator, HeuristicScanner
 from ecoalign.providers.openai_http import OpenAIChatProvider
 from ecoalign.runtime import controller, nodework
+from ecoalign.runtime.commit import commit
 from ecoalign.runtime.services import Services
 from ecoalign.settings import Settings
-from ecoalign.store import repository
+from ecoalign.store import reads, repository
 from ecoalign.store.base import utcnow
 from ecoalign.store.db import run_in_transaction, session_factory
 from ecoalign.store.models import NodeRow
@@ -117,7 +118,7 @@ def rig(pg_clean_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ri
         monkeypatch.setattr(task, "apply_async", lambda args=(), _n=name, **_: broker.queue.append((_n, tuple(args))))
     factory = session_factory(pg_clean_engine)
     settings = Settings(db_url=str(pg_clean_engine.url), evaluator="heuristic", node_lease_s=30, max_node_attempts=3,
-                        dispatch_grace_s=30, stall_s=30)
+                        max_node_crashes=5, dispatch_grace_s=30, stall_s=30)
     with EmulatorServer() as emulator:
         provider = OpenAIChatProvider(emulator.base_url, "ecoalign-emulator", max_retries=0)
         services = Services(provider, HeuristicScanner(), HeuristicNodeEvaluator(), closers=[provider.close])
@@ -152,20 +153,25 @@ def test_controller_runs_do_not_enqueue_a_pending_node_twice(rig: Rig) -> None:
 
 
 def test_a_node_that_keeps_killing_its_worker_is_failed_as_poison_and_refunded(rig: Rig) -> None:
+    """Crashes (the lease runs out) are not failures: ``max_node_attempts`` (3) crashes leave the node to run
+    again; only ``max_node_crashes`` (5) of them fail it as poison."""
     job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
     rig.through_scan(job_id)
     job_node = rig.broker.take("generate")
     node_id = job_node[1]
     expire = update(NodeRow).where(NodeRow.id == node_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
-    for attempt in (1, 2, 3):  # claim, then "die" in the model call: the lease runs out each time
-        assert nodework.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3).attempt == attempt
+    for attempt in (1, 2, 3, 4, 5):  # claim, then "die" in the model call: the lease runs out each time
+        claimed = nodework.claim(rig.factory, job_id, node_id, lease_s=30, max_attempts=3, max_crashes=5)
+        assert claimed is not None
+        assert claimed.attempt == attempt
         run_in_transaction(rig.factory, lambda s: s.execute(expire))
         rig.run("reap")
-        if attempt < 3:
+        if attempt < 5:
             assert rig.broker.take("generate") == job_node
+            assert rig.node(node_id).status == "pending"  # three crashes and more: not poison
     row = rig.node(node_id)
-    assert row.status == "failed"
-    assert row.failure_reason.startswith("poison: gave up after 3 attempts")
+    assert (row.status, row.failures) == ("failed", 0)
+    assert row.failure_reason.startswith("poison: gave up after 5 attempts lost to crashes")
     assert rig.broker.names() == ["advance"]  # the reaper asks the controller to look again
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
@@ -226,7 +232,8 @@ def test_an_evaluator_crash_keeps_the_call_so_retries_do_not_call_the_model_agai
             rig.run("reap")
     assert rig.emulator.stats["chat_requests"] == 1
     row = rig.node(args[1])
-    assert row.status == "failed"
+    assert (row.status, row.failures) == ("failed", 3)
+    assert "gave up after 3 failures" in (row.failure_reason or "")
     assert "evaluator bug" in (row.failure_reason or "")
     rig.drain()
     job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
@@ -307,3 +314,33 @@ def test_a_controller_bug_fails_the_job_instead_of_retrying_forever(
     assert job.status == "failed"
     assert "controller error: ZeroDivisionError: engine bug" in (job.failure_reason or "")
     assert job.budget_reserved == 0
+
+
+def test_a_call_in_flight_at_cancel_is_charged_and_shown_on_its_node(rig: Rig) -> None:
+    """The call returns after the job was cancelled: the ledger charges it late, and its (failed) node carries the
+    same usage, so Σ node tokens = ledger = job spent, as ``GET /v1/jobs/{id}/graph`` shows it."""
+    job_id = rig.submit("Suggest three names for a garden cafe.", strategy="direct")
+    rig.through_scan(job_id)
+    _, node_id = rig.broker.take("generate")
+    claimed = nodework.claim(rig.factory, job_id, node_id, lease_s=30)
+    assert claimed is not None
+    result = nodework.work_node(rig.factory, process.services(), claimed, node_id)  # the call is made ...
+    assert isinstance(result, nodework.NodeResult)
+    assert run_in_transaction(rig.factory, lambda s: repository.cancel_job(s, job_id))  # ... the job is cancelled
+    assert rig.node(node_id).tokens == 0  # failed by the cancel, before its call came back
+    assert not commit(rig.factory, result).finished  # the worker writes its outcome late
+    row = rig.node(node_id)
+    assert row.status == "failed"
+    assert row.model
+    assert row.tokens == result.spent > 0
+    job = run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id))
+    assert job is not None
+    assert job.status == "cancelled"
+    assert job.budget_spent == row.tokens
+    assert job.budget_reserved == 0
+    graph = run_in_transaction(rig.factory, lambda s: reads.load_graph(s, job_id))
+    assert sum(n.tokens for n in graph) == job.budget_spent
+    assert not commit(rig.factory, result).finished  # a redelivered late outcome changes nothing
+    assert rig.node(node_id).tokens == row.tokens
+    assert run_in_transaction(rig.factory, lambda s: repository.get_job(s, job_id)).budget_spent == row.tokens
+    check_job(rig.cluster_view(), job_id)
