@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.auth import RATE_LIMITED
 from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
 from api.routes import batches, chat, files, health, jobs, moderations
 from ecoalign import __version__
+from ecoalign.quotas import RequestRateLimiter
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings, get_settings
@@ -64,6 +66,7 @@ def create_app(
         remote_fetch=root.remote_fetch(),
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
         inprocess_jobs=InProcessJobs(settings, sessions, root.services),
+        rate_limiter=RequestRateLimiter(settings.rate_limit_storage_url or settings.broker_url),
     )
 
     @asynccontextmanager
@@ -86,9 +89,9 @@ def create_app(
     app.state.ctx = ctx
     app.state.metrics_registry = registry
     errors.install(app)
-    app.include_router(jobs.router)
+    app.include_router(jobs.router, responses=RATE_LIMITED)
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
-        app.include_router(product.router)
+        app.include_router(product.router, responses=RATE_LIMITED)
     app.include_router(health.router)
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))

@@ -7,7 +7,8 @@
   (``runtime.waiting.JobError``) also names it: ``job_id`` in the body and the ``X-Ecoalign-Job-Id`` header.
 * Domain errors of the runtime are mapped to HTTP here and nowhere else (``install``): the tenant's budgets
   (402, 429), an ``Idempotency-Key`` reused with another body (409), a model that cannot be built (503), and a
-  job that gave no answer (cancelled 409, failed 502, not done in time 504).
+  job that gave no answer (cancelled 409, failed 502, not done in time 504); a tenant's rate or concurrency
+  limit (429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from api.schemas import ErrorOut, ValidationErrorOut
 from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
+from ecoalign.quotas import LimitExceeded
 from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
 from ecoalign.runtime.submission import IdempotencyConflict, TenantBudgetExhausted
@@ -124,6 +126,11 @@ def from_idempotency_conflict(exc: IdempotencyConflict) -> ApiError:
     return ApiError(409, "idempotency_conflict", str(exc))
 
 
+def from_limit_exceeded(exc: LimitExceeded) -> ApiError:
+    """A tenant's rate or concurrency limit → 429 with ``Retry-After``."""
+    return ApiError(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after_s)})
+
+
 def from_service_error(exc: ServiceError) -> ApiError:
     return ApiError(503, "model_unavailable", f"the model is unavailable: {exc}", headers={"Retry-After": "5"})
 
@@ -148,6 +155,7 @@ def job_error_json(exc: JobError) -> JSONResponse:
 DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     TenantBudgetExhausted: lambda exc: error_json(from_budget(exc)),
     IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
+    LimitExceeded: lambda exc: error_json(from_limit_exceeded(exc)),
     ServiceError: lambda exc: error_json(from_service_error(exc)),
     JobError: job_error_json,
 }

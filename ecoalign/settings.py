@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
     chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
     chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
+    # -- per-tenant rate limits (issue 15; ecoalign/quotas.py): the limits are the tenant's, this is where they count
+    rate_limit_storage_url: str | None = Field(
+        None, description="Redis URL of the request-rate counters (default: broker_url)"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -184,7 +184,8 @@ def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http:
     new = catalog.NewBatch(body.input_file_id, body.endpoint, body.completion_window, budget, body.metadata)
 
     def create(session: Session) -> dict[str, Any]:
-        return batch_view(catalog.create_batch(session, principal.tenant_id, new))
+        limit = principal.quota.max_batch_lines_in_flight
+        return batch_view(catalog.create_batch(session, principal.tenant_id, new, max_lines_in_flight=limit))
 
     view = run_in_transaction(ctx.sessions, create)
     dispatch(http.app, "start", view["id"])
