@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api import errors
 from api.auth import RATE_LIMITED
 from api.context import AppContext, Dispatcher, celery_dispatcher
-from api.limits import BodyLimitMiddleware, max_body_bytes
+from api.limits import BodyLimitMiddleware, max_body_bytes, upload_limits
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
 from api.routes import batches, chat, files, health, jobs, moderations
 from ecoalign import __version__
@@ -94,6 +94,6 @@ def create_app(
         app.include_router(product.router, responses=RATE_LIMITED)
     app.include_router(health.router)
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings), uploads=upload_limits(settings))
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
     return app
