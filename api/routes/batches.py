@@ -176,7 +176,20 @@ def batch_view(b: Batch) -> dict[str, Any]:
     response_model=BatchOut,
     summary="Create a batch from an uploaded JSONL file",
     operation_id="createBatch",
-    responses={**_401, **_404, **_422, **_503},
+    responses={
+        200: {
+            "description": "the batch, validating",
+            "links": {  # for clients and for Schemathesis' stateful run: follow the batch just made
+                "GetBatch": {"operationId": "getBatch", "parameters": {"batch_id": "$response.body#/id"}},
+                "CancelBatch": {"operationId": "cancelBatch", "parameters": {"batch_id": "$response.body#/id"}},
+                "GetInputFile": {"operationId": "getFile", "parameters": {"file_id": "$response.body#/input_file_id"}},
+            },
+        },
+        **_401,
+        **_404,
+        **_422,
+        **_503,
+    },
 )
 def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
     options = body.ecoalign or BatchOptions()

@@ -76,6 +76,14 @@ def _filename(raw: str | None) -> str:
     summary="Upload a file (JSONL, purpose=batch) for the Batch API",
     operation_id="uploadFile",
     responses={
+        200: {
+            "description": "the stored file",
+            "links": {  # for clients and for Schemathesis' stateful run: read the file, start a batch of it
+                "GetFile": {"operationId": "getFile", "parameters": {"file_id": "$response.body#/id"}},
+                "GetFileContent": {"operationId": "getFileContent", "parameters": {"file_id": "$response.body#/id"}},
+                "CreateBatch": {"operationId": "createBatch", "requestBody": {"input_file_id": "$response.body#/id"}},
+            },
+        },
         **_401,
         413: {"model": ErrorOut, "description": "the file is over ECOALIGN_MAX_FILE_BYTES"},
         **_422,
