@@ -4,6 +4,7 @@ every route that takes images (before the media checks mapped Pillow's bomb erro
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,12 +33,11 @@ def _job(url: str) -> dict[str, object]:
     ("/v1/jobs", _job, ["body", "messages", 0, "content", 1]),
 ])
 def test_bombs_and_truncated_images_are_refused_naming_the_field(
-    client: TestClient, tenant_a: TenantKey, path: str, body: object, loc: list[object]
+    client: TestClient, tenant_a: TenantKey, path: str, body: Callable[[str], dict[str, object]], loc: list[object]
 ) -> None:
-    build = body  # the body builder for this route
-    bomb = client.post(path, headers=tenant_a.headers, json=build(BOMB))  # type: ignore[operator]
+    bomb = client.post(path, headers=tenant_a.headers, json=body(BOMB))
     assert bomb.status_code == 413, bomb.text
     assert bomb.json()["loc"] == loc
-    truncated = client.post(path, headers=tenant_a.headers, json=build(TRUNCATED))  # type: ignore[operator]
+    truncated = client.post(path, headers=tenant_a.headers, json=body(TRUNCATED))
     assert truncated.status_code == 422, truncated.text
     assert truncated.json()["detail"][0]["loc"] == loc
