@@ -99,6 +99,7 @@ def test_every_route_refuses_a_missing_malformed_unknown_or_revoked_key(
             assert "security" not in op, f"{method} {path} is public on purpose but declares security"
             continue
         assert op.get("security") == [{"ApiKey": []}], f"{method} {path} does not declare the API key"
+        assert "429" in op["responses"], f"{method} {path}: include its router with responses=api.auth.RATE_LIMITED"
         url = fill(path, dict.fromkeys(re.findall(r"\{(\w+)\}", path), "abc123"))
         for why, headers in bad_headers.items():
             try:
