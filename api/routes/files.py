@@ -137,4 +137,6 @@ def get_file(file_id: FileId, principal: CurrentPrincipal, ctx: Ctx) -> dict[str
 )
 def get_file_content(file_id: FileId, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     found = run_in_transaction(ctx.sessions, lambda s: owned_file(s, file_id, principal.tenant_id))
-    return Response(content=file_bytes(found), media_type="application/jsonl")
+    # A download, never a page: an uploaded file may hold anything, and a browser must not sniff it into HTML.
+    return Response(content=file_bytes(found), media_type="application/jsonl", headers={
+        "X-Content-Type-Options": "nosniff", "Content-Disposition": f'attachment; filename="{found.id}.jsonl"'})

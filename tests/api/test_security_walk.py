@@ -171,3 +171,14 @@ def test_no_resource_of_one_tenant_is_visible_to_another(
     assert job["status"] == "queued"
     batch = walk_client.get(f"/v1/batches/{ids['batch_id']}", headers=tenant_a.headers).json()
     assert batch["status"] == "validating"
+
+
+def test_file_content_is_a_download_never_a_page(walk_client: TestClient, tenant_a: TenantKey) -> None:
+    """An uploaded file may hold markup; served back it is an attachment that a browser must not sniff."""
+    uploaded = walk_client.post("/v1/files", headers=tenant_a.headers, data={"purpose": "batch"},
+                                files={"file": ("x.html", b"<html><script>alert(1)</script></html>\n", "text/html")})
+    assert uploaded.status_code == 200, uploaded.text
+    content = walk_client.get(f"/v1/files/{uploaded.json()['id']}/content", headers=tenant_a.headers)
+    assert content.headers["content-type"].startswith("application/jsonl")
+    assert content.headers["x-content-type-options"] == "nosniff"
+    assert content.headers["content-disposition"] == f'attachment; filename="{uploaded.json()["id"]}.jsonl"'
