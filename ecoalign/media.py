@@ -72,7 +72,7 @@ def check_image_bytes(data: bytes, source: str, max_bytes: int) -> Image:
     except PILImage.DecompressionBombError:
         raise MediaError(f"image {source} claims more than {MAX_PIXELS} pixels", too_large=True) from None
     except UnidentifiedImageError:
-        raise MediaError(f"{source} is not an image of an accepted kind ({', '.join(formats)})") from None
+        raise MediaError(f"{source} is not a readable image (accepted: {', '.join(formats)})") from None
     except MediaError:
         raise
     except Exception as exc:  # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error... on junk
