@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api import errors
+from api.auth import RATE_LIMITED
 from api.context import AppContext, Dispatcher, celery_dispatcher
-from api.limits import BodyLimitMiddleware, max_body_bytes
+from api.limits import BodyLimitMiddleware, max_body_bytes, upload_limits
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
 from api.routes import (
     batches,
@@ -30,6 +31,7 @@ from api.routes import (
     webhooks,  # issue 17
 )
 from ecoalign import __version__
+from ecoalign.quotas import RequestRateLimiter
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings, get_settings
@@ -76,6 +78,7 @@ def create_app(
         remote_fetch=root.remote_fetch(),
         dispatch_deferred=http_metrics.dispatch_deferred.inc,
         inprocess_jobs=InProcessJobs(settings, sessions, root.services, spans=root.job_spans),
+        rate_limiter=RequestRateLimiter(settings.rate_limit_storage_url or settings.broker_url),
     )
 
     @asynccontextmanager
@@ -100,15 +103,15 @@ def create_app(
     app.state.ctx = ctx
     app.state.metrics_registry = registry
     errors.install(app)
-    app.include_router(jobs.router)
+    app.include_router(jobs.router, responses=RATE_LIMITED)
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
-        app.include_router(product.router)
-    app.include_router(policies.router)  # tenant moderation policies, versioned (issue 14)
-    app.include_router(reviews.router)  # the human review queue and its page (issue 14)
+        app.include_router(product.router, responses=RATE_LIMITED)
+    app.include_router(policies.router, responses=RATE_LIMITED)  # tenant moderation policies, versioned (issue 14)
+    app.include_router(reviews.router, responses=RATE_LIMITED)  # the human review queue and its page (issue 14)
     app.include_router(health.router)
-    app.include_router(webhooks.router)
+    app.include_router(webhooks.router, responses=RATE_LIMITED)
     app.include_router(ui.router)  # the trace viewer (/ui/jobs/{id})
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings), uploads=upload_limits(settings))
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
     return app

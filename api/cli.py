@@ -28,6 +28,29 @@ def _budget(value: str) -> int:
     return number
 
 
+# ``tenants limits`` options: (flag, tenant_limits column, help).
+LIMIT_FLAGS = (
+    ("--rps", "requests_per_second", "API requests per second, chat and moderation excluded"),
+    ("--chat-rps", "chat_requests_per_second", "/v1/chat/completions requests per second"),
+    ("--moderation-rps", "moderation_requests_per_second", "/v1/moderations requests per second"),
+    ("--max-concurrent-jobs", "max_concurrent_jobs", "jobs queued or running at once"),
+    ("--max-batch-lines", "max_batch_lines_in_flight", "Batch lines not yet finished, over all batches"),
+)
+_OFF = -1  # what ``_limit`` returns for "off": clear the limit
+
+
+def _limit(value: str) -> int:
+    if value.strip().lower() in ("off", "none", "unlimited"):
+        return _OFF
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number or 'off': {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("a limit must be at least 1 (or 'off')")
+    return number
+
+
 def add_tenants_parser(sub: Any) -> None:
     """``tenants create|list`` and ``keys create|revoke``."""
     tenants = sub.add_parser("tenants", help="create and list tenants (API customers)")
@@ -40,6 +63,13 @@ def add_tenants_parser(sub: Any) -> None:
                         help="tokens the tenant may spend per UTC day (default: unlimited)")
     _db_argument(create)
     create.set_defaults(func=cmd_tenants_create)
+    limits = tsub.add_parser("limits", help="set or clear a tenant's rate and concurrency limits (429 when over)")
+    limits.add_argument("tenant", help="tenant name or id")
+    for flag, column, what in LIMIT_FLAGS:
+        limits.add_argument(flag, dest=column, type=_limit, default=None, metavar="N|off",
+                            help=f"{what} (off: no limit; not given: unchanged)")
+    _db_argument(limits)
+    limits.set_defaults(func=cmd_tenants_limits)
     listing = tsub.add_parser("list", help="list tenants with their budgets, usage and active keys")
     _db_argument(listing)
     listing.set_defaults(func=cmd_tenants_list)
@@ -107,6 +137,24 @@ def cmd_tenants_create(args: argparse.Namespace) -> int:
           f"daily {_fmt(args.budget_daily)}")
     print(f"API key {prefix}... (shown once; only its hash is stored):")
     print(secret)
+    return 0
+
+
+def cmd_tenants_limits(args: argparse.Namespace) -> int:
+    from ecoalign.cli_errors import CliError
+    from ecoalign.store import tenants
+    from ecoalign.store.db import session_scope
+
+    values = {column: (None if getattr(args, column) == _OFF else getattr(args, column))
+              for _, column, _ in LIMIT_FLAGS if getattr(args, column) is not None}
+    with session_scope(_sessions(args)) as session:
+        tenant = tenants.find_tenant(session, args.tenant)
+        if tenant is None:
+            raise CliError(f"no tenant named or with id {args.tenant!r}")
+        row = tenants.set_limits(session, tenant.id, values)
+        shown = "  ".join(f"{flag.lstrip('-')}={_fmt(getattr(row, column))}" for flag, column, _ in LIMIT_FLAGS)
+        name = tenant.name
+    print(f"tenant {name} limits: {shown}")
     return 0
 
 

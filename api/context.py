@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.content import Image
+from ecoalign.quotas import RequestRateLimiter
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
 from ecoalign.settings import Settings
@@ -31,6 +32,7 @@ class AppContext:
     remote_fetch: Callable[[str], Image] | None
     dispatch_deferred: Callable[[], None]  # counts jobs left for the reaper to start
     inprocess_jobs: InProcessJobs  # jobs this process runs itself (ECOALIGN_CHAT_MODE=inprocess)
+    rate_limiter: RequestRateLimiter | None = None  # tenants' requests per second (None: not counted)
 
 
 def get_ctx(request: Request) -> AppContext:

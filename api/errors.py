@@ -7,7 +7,8 @@
   (``runtime.waiting.JobError``) also names it: ``job_id`` in the body and the ``X-Ecoalign-Job-Id`` header.
 * Domain errors of the runtime are mapped to HTTP here and nowhere else (``install``): the tenant's budgets
   (402, 429), an ``Idempotency-Key`` reused with another body (409), a model that cannot be built (503), and a
-  job that gave no answer (cancelled 409, failed 502, not done in time 504).
+  job that gave no answer (cancelled 409, failed 502, not done in time 504); a tenant's rate or concurrency
+  limit (429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
 from ecoalign.policies.service import PolicyNotFound, UnknownPolicyChoice, UnknownPolicyCursor
+from ecoalign.quotas import LimitExceeded
 from ecoalign.reviews import errors as review_errors
 from ecoalign.runtime.factory import ServiceError
 from ecoalign.runtime.requests import RequestError, field_loc
@@ -127,6 +129,11 @@ def from_idempotency_conflict(exc: IdempotencyConflict) -> ApiError:
     return ApiError(409, "idempotency_conflict", str(exc))
 
 
+def from_limit_exceeded(exc: LimitExceeded) -> ApiError:
+    """A tenant's rate or concurrency limit → 429 with ``Retry-After``."""
+    return ApiError(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after_s)})
+
+
 def from_service_error(exc: ServiceError) -> ApiError:
     return ApiError(503, "model_unavailable", f"the model is unavailable: {exc}", headers={"Retry-After": "5"})
 
@@ -162,6 +169,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     review_errors.ReviewError: review_error_json,
     TenantBudgetExhausted: lambda exc: error_json(from_budget(exc)),
     IdempotencyConflict: lambda exc: error_json(from_idempotency_conflict(exc)),
+    LimitExceeded: lambda exc: error_json(from_limit_exceeded(exc)),
     ServiceError: lambda exc: error_json(from_service_error(exc)),
     JobError: job_error_json,
     # webhooks (issue 17): a bad url or event list names its field; a missing endpoint is 404; over the cap 409

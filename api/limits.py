@@ -9,18 +9,22 @@ same settings so that a request within every per-field limit always fits: ``max_
 from __future__ import annotations
 
 import json
-import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecoalign.runtime.requests import max_request_bytes
 from ecoalign.settings import Settings
-
-FRAMING_BYTES = 1024 * 1024
 
 
 def max_body_bytes(settings: Settings) -> int:
-    per_image = math.ceil(settings.max_image_bytes / 3) * 4 + 64  # base64 plus the data: URL prefix
-    return settings.max_images * per_image + settings.max_text_chars * 4 + FRAMING_BYTES
+    """``runtime.requests.max_request_bytes``: the same cap as a Batch line's."""
+    return max_request_bytes(settings)
+
+
+def upload_limits(settings: Settings) -> dict[str, int]:
+    """``POST /v1/files`` is bounded by the file size limit (plus multipart framing), not the JSON body cap: a
+    Batch input file holds many request bodies."""
+    return {"/v1/files": settings.max_file_bytes + 64 * 1024}
 
 
 class BodyLimitMiddleware:
@@ -30,18 +34,23 @@ class BodyLimitMiddleware:
     would buffer it anyway to parse JSON.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, *, uploads: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.uploads = uploads or {}  # path -> its own cap: file uploads are bounded by the file size limit
+
+    def _limit(self, scope: Scope) -> int:
+        return self.uploads.get(scope.get("path", ""), self.default_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         length = _content_length(scope)
         if length is not None:
-            if length > self.limit:
-                await self._reject(send)
+            if length > limit:
+                await self._reject(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -53,8 +62,8 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._reject(send)
+            if size > limit:
+                await self._reject(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -71,10 +80,10 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         payload = json.dumps(
             {
-                "detail": f"request body over the limit of {self.limit} bytes",
+                "detail": f"request body over the limit of {limit} bytes",
                 "code": "payload_too_large",
                 "loc": ["body"],
             }

@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -429,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     EXTRA_ENV.update(dict(item.split("=", 1) for item in args.set))
     counts = [int(p) for p in args.processes.split(",")]
-    logdir = Path(args.logdir or f"/tmp/ecoalign-bench-{uuid.uuid4().hex[:6]}")
+    logdir = Path(args.logdir or tempfile.mkdtemp(prefix="ecoalign-bench-"))
     logdir.mkdir(parents=True, exist_ok=True)
     redis.Redis.from_url(BROKER).flushdb()
     bound = args.slots / (args.latency_ms / 1000.0)

@@ -44,20 +44,38 @@ class MediaError(ValueError):
 
 
 def check_image_bytes(data: bytes, source: str, max_bytes: int) -> Image:
-    """Accept only real, decodable images under the size limit; return them with their media type."""
+    """Accept only real, decodable images under the size limit; return them with their media type.
+
+    Hostile files are refused here, each as a ``MediaError``, never as another exception:
+    only the allowed formats are parsed at all (``formats=``: no TIFF, ICO, PSD... parser sees client bytes);
+    the pixel count is read from the header and capped before any pixel is decoded (a decompression bomb of a
+    few hundred bytes claiming 10^10 pixels costs nothing; Pillow's own bomb error is mapped too); the file is
+    then verified and its first frame decoded in full, so truncated or corrupt pixel data is refused here rather
+    than by whatever reads the image later. The media type is the one the bytes decode as, never the one a
+    client declared, so a polyglot is used only as the image it really is.
+    """
     if len(data) > max_bytes:
         raise MediaError(f"image {source} is {len(data)} bytes, over the limit of {max_bytes} bytes", too_large=True)
     if not data:
         raise MediaError(f"image {source} is empty")
+    formats = list(ALLOWED_FORMATS)
     try:
-        with PILImage.open(io.BytesIO(data)) as img:
+        with PILImage.open(io.BytesIO(data), formats=formats) as img:
             fmt = img.format or ""
             if img.width * img.height > MAX_PIXELS:
                 raise MediaError(
                     f"image {source} has {img.width}x{img.height} pixels, over {MAX_PIXELS}", too_large=True
                 )
             img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        with PILImage.open(io.BytesIO(data), formats=formats) as img:
+            img.load()
+    except PILImage.DecompressionBombError:
+        raise MediaError(f"image {source} claims more than {MAX_PIXELS} pixels", too_large=True) from None
+    except UnidentifiedImageError:
+        raise MediaError(f"{source} is not a readable image (accepted: {', '.join(formats)})") from None
+    except MediaError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error... on junk
         raise MediaError(f"{source} is not a readable image ({exc.__class__.__name__})") from None
     if fmt not in ALLOWED_FORMATS:
         raise MediaError(f"image {source} has unsupported format {fmt or 'unknown'}")

@@ -5,7 +5,9 @@ then lets httpx resolve the name again, so a DNS answer that changes between the
 could still reach an internal address. This fetcher closes that gap:
 
 * the host is resolved **once**; every address it resolves to must be public (not loopback, private,
-  link-local, multicast, reserved or unspecified, IPv4-mapped IPv6 included), else the URL is refused;
+  link-local, multicast, reserved or unspecified; IPv4-mapped and 6to4 IPv6 judged by the IPv4 they carry),
+  else the URL is refused. Numeric host forms (``2130706433``, ``0177.0.0.1``, ``0x7f.1``) are resolved by the
+  system's resolver to the address they mean, and that address is what is checked and connected to;
 * the connection goes to **that checked IP**: the request URL carries the IP, the ``Host`` header and the TLS
   SNI / certificate check carry the original name (httpcore's ``sni_hostname``), so TLS still verifies the name;
 * https only (http only where a caller opts in, for tests), no redirects, no proxies from the environment;
@@ -47,9 +49,14 @@ def system_resolve(host: str, port: int) -> list[str]:
 
 
 def is_public(address: IPAddress) -> bool:
-    """True only for globally routable unicast addresses (an IPv4-mapped IPv6 address is judged as IPv4)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """True only for globally routable unicast addresses. An IPv6 address that carries an IPv4 one is judged by
+    that too: IPv4-mapped (``::ffff:10.0.0.1``, as IPv4) and 6to4 (``2002:0a00:0001::``, whose relay would
+    deliver to 10.0.0.1); deprecated site-local ``fec0::/10`` is internal."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.is_site_local or (address.sixtofour is not None and not is_public(address.sixtofour)):
+            return False
     return address.is_global and not (address.is_multicast or address.is_unspecified or address.is_reserved)
 
 

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     max_node_crashes: int = Field(
         10, ge=1, description="attempts of one node lost to worker crashes before it fails as poison"
     )
+    # -- per-tenant rate limits (issue 15; ecoalign/quotas.py): the limits are the tenant's, this is where they count
+    rate_limit_storage_url: str | None = Field(
+        None, description="Redis URL of the request-rate counters (default: broker_url)"
+    )
 
 
 @lru_cache(maxsize=1)

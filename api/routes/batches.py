@@ -176,7 +176,20 @@ def batch_view(b: Batch) -> dict[str, Any]:
     response_model=BatchOut,
     summary="Create a batch from an uploaded JSONL file",
     operation_id="createBatch",
-    responses={**_401, **_404, **_422, **_503},
+    responses={
+        200: {
+            "description": "the batch, validating",
+            "links": {  # for clients and for Schemathesis' stateful run: follow the batch just made
+                "GetBatch": {"operationId": "getBatch", "parameters": {"batch_id": "$response.body#/id"}},
+                "CancelBatch": {"operationId": "cancelBatch", "parameters": {"batch_id": "$response.body#/id"}},
+                "GetInputFile": {"operationId": "getFile", "parameters": {"file_id": "$response.body#/input_file_id"}},
+            },
+        },
+        **_401,
+        **_404,
+        **_422,
+        **_503,
+    },
 )
 def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http: HttpRequest) -> dict[str, Any]:
     options = body.ecoalign or BatchOptions()
@@ -184,7 +197,8 @@ def create_batch(body: BatchCreate, principal: CurrentPrincipal, ctx: Ctx, http:
     new = catalog.NewBatch(body.input_file_id, body.endpoint, body.completion_window, budget, body.metadata)
 
     def create(session: Session) -> dict[str, Any]:
-        return batch_view(catalog.create_batch(session, principal.tenant_id, new))
+        limit = principal.quota.max_batch_lines_in_flight
+        return batch_view(catalog.create_batch(session, principal.tenant_id, new, max_lines_in_flight=limit))
 
     view = run_in_transaction(ctx.sessions, create)
     dispatch(http.app, "start", view["id"])

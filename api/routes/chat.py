@@ -132,11 +132,7 @@ class ChatCompletionOut(BaseModel):
         409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body, or the job was cancelled"},
         413: {"model": ErrorOut, "description": "the body or one image is over the size limit"},
         **_422,
-        429: {
-            "model": ErrorOut,
-            "description": "the tenant's daily token budget is used up",
-            "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
-        },
+        # 429 (rate, concurrency, daily budget): api.auth.RATE_LIMITED, on every authenticated route
         502: {"model": JobErrorOut, "description": "the job failed (its reason and id)"},
         **_503,
         504: {

@@ -76,6 +76,14 @@ def _filename(raw: str | None) -> str:
     summary="Upload a file (JSONL, purpose=batch) for the Batch API",
     operation_id="uploadFile",
     responses={
+        200: {
+            "description": "the stored file",
+            "links": {  # for clients and for Schemathesis' stateful run: read the file, start a batch of it
+                "GetFile": {"operationId": "getFile", "parameters": {"file_id": "$response.body#/id"}},
+                "GetFileContent": {"operationId": "getFileContent", "parameters": {"file_id": "$response.body#/id"}},
+                "CreateBatch": {"operationId": "createBatch", "requestBody": {"input_file_id": "$response.body#/id"}},
+            },
+        },
         **_401,
         413: {"model": ErrorOut, "description": "the file is over ECOALIGN_MAX_FILE_BYTES"},
         **_422,
@@ -129,4 +137,6 @@ def get_file(file_id: FileId, principal: CurrentPrincipal, ctx: Ctx) -> dict[str
 )
 def get_file_content(file_id: FileId, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     found = run_in_transaction(ctx.sessions, lambda s: owned_file(s, file_id, principal.tenant_id))
-    return Response(content=file_bytes(found), media_type="application/jsonl")
+    # A download, never a page: an uploaded file may hold anything, and a browser must not sniff it into HTML.
+    return Response(content=file_bytes(found), media_type="application/jsonl", headers={
+        "X-Content-Type-Options": "nosniff", "Content-Disposition": f'attachment; filename="{found.id}.jsonl"'})

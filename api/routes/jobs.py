@@ -18,6 +18,7 @@ from api.auth import CurrentPrincipal, Principal
 from api.context import AppContext, get_ctx
 from api.errors import ApiError, FieldError, from_policy_error, from_request_error, not_found
 from api.schemas import ErrorOut, GraphOut, JobCreate, JobList, JobOut, JobStatusName, ValidationErrorOut
+from ecoalign import quotas
 from ecoalign.content import Request as AlignRequest
 from ecoalign.engine.policy import Policy, PolicyError
 from ecoalign.runtime import submission
@@ -82,11 +83,7 @@ _503 = {
         409: {"model": ErrorOut, "description": "this Idempotency-Key was used with a different body"},
         413: {"model": ErrorOut, "description": "the body or one image is over the size limit"},
         **_422,
-        429: {
-            "model": ErrorOut,
-            "description": "the tenant's daily token budget is used up",
-            "headers": {"Retry-After": _header("seconds until the budget resets (00:00 UTC)", "integer")},
-        },
+        # 429 (rate, concurrency, daily budget): api.auth.RATE_LIMITED, on every authenticated route
         **_503,
     },
 )
@@ -150,7 +147,12 @@ def submit_for(
     idempotency_key: str | None,
 ) -> tuple[dict[str, Any], bool]:
     """``submission.submit_tenant_job`` for the caller's tenant. Its domain errors (``TenantBudgetExhausted``,
-    ``IdempotencyConflict``) are answered by api/errors.py: 402, 429 with ``Retry-After``, 409."""
+    ``IdempotencyConflict``, ``LimitExceeded``) are answered by api/errors.py: 402, 429 with ``Retry-After``, 409.
+    The tenant's concurrent-jobs limit is checked for a new job only, never for an idempotent replay."""
+    limit = principal.quota.max_concurrent_jobs
+    if limit is not None and (idempotency_key is None
+                              or repository.job_for_key(session, principal.tenant_id, idempotency_key) is None):
+        quotas.check_concurrent_jobs(session, principal.tenant_id, limit)
     return submission.submit_tenant_job(session, request, policy, strategy, principal.tenant_id, idempotency_key)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ecoalign.batches.errors import NotABatchInput, NotFound, UnknownCursor
-from ecoalign.batches.files import owned_file
+from ecoalign.batches.files import owned_file, request_line_count
+from ecoalign.quotas import check_batch_lines
 from ecoalign.store import batches as store
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import Batch, BatchStatus
@@ -29,11 +30,19 @@ class NewBatch:
     metadata: dict[str, Any] | None = None
 
 
-def create_batch(session: Session, tenant_id: str, new: NewBatch) -> Batch:
-    """Record the batch (``validating``); the workers' start task does the rest."""
+def create_batch(
+    session: Session, tenant_id: str, new: NewBatch, *, max_lines_in_flight: int | None = None
+) -> Batch:
+    """Record the batch (``validating``); the workers' start task does the rest. Raises
+    ``quotas.LimitExceeded`` if its lines would take the tenant over ``max_lines_in_flight``."""
     source = owned_file(session, new.input_file_id, tenant_id)
     if source.purpose != "batch":
         raise NotABatchInput(source.id, source.purpose)
+    if max_lines_in_flight is not None:
+        def count(file_id: str) -> int:
+            return request_line_count(session, file_id)
+
+        check_batch_lines(session, tenant_id, count(source.id), max_lines_in_flight, count)
     now = utcnow()
     batch = Batch(
         tenant_id=tenant_id,

@@ -59,6 +59,11 @@ def input_bytes(session: Session, file_id: str) -> bytes:
     return bytes(row.content) if row.content is not None else Path(row.path).read_bytes()
 
 
+def request_line_count(session: Session, file_id: str) -> int:
+    """The non-blank lines of a stored input file: the requests a batch of it will run."""
+    return sum(1 for line in input_bytes(session, file_id).splitlines() if line.strip())
+
+
 def scan_lines(content: bytes, max_line_bytes: int) -> Iterator[tuple[int, int, int, bytes | None]]:
     """``(line_no, offset, length, raw)`` for every line (1-based); ``raw`` is None for a line over the cap."""
     stream = io.BytesIO(content)

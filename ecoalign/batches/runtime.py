@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.moderation.factory import ModerationEngine
 from ecoalign.moderation.inputs import ParseOptions
+from ecoalign.runtime.requests import max_request_bytes
 from ecoalign.settings import Settings
 
 NO_BASE_DIR = Path("/nonexistent/ecoalign-batch")  # the simple form's file paths are never read on a server
@@ -42,7 +43,8 @@ class BatchRuntime:
     send: Sender = enqueue_by_name
 
     def options(self) -> ParseOptions:
-        """How lines are parsed on a server: the request caps of the settings, and never a local path."""
+        """How lines are parsed on a server: the request caps of the settings, and never a local path. A line is
+        one request body, so it has the HTTP API's body cap (a longer line fails alone as ``line_too_large``)."""
         fetch = self.remote_fetch
         return ParseOptions.from_settings(NO_BASE_DIR, settings=self.settings, allow_remote=fetch is not None,
-                                          remote_fetch=fetch)
+                                          remote_fetch=fetch, max_line_bytes=max_request_bytes(self.settings))

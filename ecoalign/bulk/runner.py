@@ -234,7 +234,7 @@ class _Run:
         elif self.chunk_fn is not None:
             future = pool.submit(self.chunk_fn, chunk)
         else:
-            assert self.moderator is not None
+            assert self.moderator is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
             future = pool.submit(moderate_chunk, chunk, self.moderator, self.options, self.summary.run_id)
         self.in_flight[future] = len(chunk)
 
@@ -247,7 +247,7 @@ class _Run:
             n = self.in_flight.pop(future)
             value = future.result()
             if self.executor == "process":
-                assert self.moderator is not None
+                assert self.moderator is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
                 value = chunks.decide_scanned(value[0], value[1], self.moderator, summary.run_id, n)
             _account(summary, value)
             writer.add(value.lines, value.rows)

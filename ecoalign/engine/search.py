@@ -240,7 +240,7 @@ class Search:
 
     def _plan_refusal(self, graph: ThoughtGraph, reason: str, *, template: bool) -> PlannedNode:
         root = graph.root_id
-        assert root is not None
+        assert root is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
         if template or self.policy.refusal_mode == "template":
             return PlannedNode(
                 id=node_id(graph.job_id, NodeKind.REFUSAL, (root,), TEMPLATE_ORDINAL),

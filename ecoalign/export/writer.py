@@ -114,7 +114,8 @@ class ExampleWriter:
     def _row(self, example: Example) -> dict[str, Any]:
         row = dict(example.columns)
         if self.images is ImageMode.PATHS:
-            assert self._files is not None
+            if self._files is None:
+                raise RuntimeError("image paths asked for, but the writer has no image folder")
             paths = [self._files.path_of(image) for image in example.images]
             row["images"] = [{"bytes": None, "path": p} for p in paths] if self.parquet else paths
         elif self.images is ImageMode.EMBED:
@@ -131,7 +132,8 @@ class ExampleWriter:
         if self._parquet is not None:
             self._parquet.write_table(pa.Table.from_pylist(rows, schema=self.schema))
         else:
-            assert self._jsonl is not None
+            if self._jsonl is None:
+                raise RuntimeError("the writer is closed")
             self._jsonl.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
     def _close(self) -> None:

@@ -186,7 +186,7 @@ class LlamaServer:
         # A file, not a pipe: a pipe nobody reads fills up and blocks the server. Closed in stop().
         self._stderr = tempfile.TemporaryFile(prefix="llama-server-")  # noqa: SIM115
         log.info("starting local model server: python -m llama_cpp.server %s", " ".join(self.command()[4:]))
-        self._proc = subprocess.Popen(
+        self._proc = subprocess.Popen(  # noqa: S603 -- sys.executable and our own options, no shell
             self.command(), stdout=subprocess.DEVNULL, stderr=self._stderr, stdin=subprocess.DEVNULL, env=env
         )
         try:
@@ -201,7 +201,7 @@ class LlamaServer:
         url = f"{self.base_url}/models"
         with httpx.Client(timeout=2.0) as client:
             while True:
-                assert self._proc is not None
+                assert self._proc is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
                 if self._proc.poll() is not None:
                     raise LocalModelError(
                         f"local model server exited with code {self._proc.returncode} while starting "

@@ -312,7 +312,7 @@ class OpenAIChatProvider:
         if retry_after_s is not None:
             return min(max(retry_after_s, 0.0), self.retry_after_max_s)
         ceiling = min(self.backoff_max_s, self.backoff_base_s * (2**attempt))
-        return random.uniform(0.0, ceiling)
+        return random.uniform(0.0, ceiling)  # noqa: S311 -- retry jitter, not a secret
 
     def _count(self, **deltas: int) -> None:
         with self._stats_lock:

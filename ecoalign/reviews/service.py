@@ -85,9 +85,7 @@ def open_review(
 def claim(session: Session, tenant_id: str, task_id: str, reviewer: str, *, lease_s: float) -> ReviewTask:
     """Lease the task to ``reviewer``; ``LeaseHeld`` if another reviewer holds it or it is decided."""
     if store.claim(session, tenant_id, task_id, reviewer, lease_s=lease_s):
-        task = store.get_task(session, tenant_id, task_id)
-        assert task is not None
-        return task
+        return _existing(session, tenant_id, task_id)
     task = store.get_task(session, tenant_id, task_id)
     if task is None:
         raise ReviewNotFound("no such review task")
@@ -139,8 +137,14 @@ def reopen(session: Session, tenant_id: str, task_id: str) -> ReviewTask:
         if task is None:
             raise ReviewNotFound("no such review task")
         raise LeaseHeld("only a decided task can be reopened")
+    return _existing(session, tenant_id, task_id)
+
+
+def _existing(session: Session, tenant_id: str, task_id: str) -> ReviewTask:
+    """The task a conditional update has just changed in this transaction (so it exists)."""
     task = store.get_task(session, tenant_id, task_id)
-    assert task is not None
+    if task is None:
+        raise ReviewNotFound("no such review task")
     return task
 
 

@@ -107,7 +107,7 @@ def _advance(session: Session, job_id: str, *, dispatch_s: float | None = None) 
     if job.status == JobStatus.QUEUED.value:
         repository.start_job(session, job_id)
     spec = cached_job_spec(session, job_id)
-    assert spec is not None
+    assert spec is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
     dispatch_until = utcnow() + timedelta(seconds=dispatch_s) if dispatch_s is not None else None
     waiting: list[str] = []
     for _ in range(MAX_PLANNING_ROUNDS):

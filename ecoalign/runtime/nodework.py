@@ -109,7 +109,7 @@ def claim(
         if claimed is None:
             return None
         spec = cached_job_spec(session, job_id)
-        assert spec is not None
+        assert spec is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
         return Claim(spec, claimed[1], claimed[0])
 
     return run_in_transaction(factory, _claim)

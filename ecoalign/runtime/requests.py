@@ -6,6 +6,7 @@ received, what the store keeps and what a model is sent are the same shape.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -23,6 +24,17 @@ class RequestError(ValueError):
 
 
 _INDEXED = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+FRAMING_BYTES = 1024 * 1024
+
+
+def max_request_bytes(settings: Any) -> int:
+    """The largest request body within every per-field limit of ``settings``: ``max_images`` base64 images of
+    ``max_image_bytes`` each, ``max_text_chars`` of text at 4 bytes a character, and 1 MiB of JSON framing.
+    The HTTP API's body cap (api/limits.py) and the Batch API's line cap are both this."""
+    per_image = math.ceil(settings.max_image_bytes / 3) * 4 + 64  # base64 plus the data: URL prefix
+    return int(settings.max_images * per_image + settings.max_text_chars * 4 + FRAMING_BYTES)
 
 
 def field_loc(field: str) -> list[str | int]:

@@ -88,5 +88,5 @@ def submit_tenant_job(
         session, request, policy, strategy=strategy, tenant_id=tenant_id, idempotency_key=idempotency_key
     )
     job = repository.get_job(session, job_id)
-    assert job is not None
+    assert job is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
     return job_view(job), created

@@ -89,7 +89,7 @@ class JobOutcome:
         error = self.error()
         if error is not None:
             raise error
-        assert self.job is not None
+        assert self.job is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
         return self.job
 
 

@@ -51,7 +51,7 @@ def _claim_with_lineage_statement() -> Any:
         FROM nodes LEFT OUTER JOIN edges ON edges.child_id = nodes.id JOIN claimed ON true
         WHERE nodes.job_id = :b_job AND nodes.id IN (SELECT id FROM ancestors)
         ORDER BY {order}
-        """
+        """  # noqa: S608 -- only module constants (statuses, column names) are interpolated; inputs are bound
     ).bindparams(
         bindparam("b_now", type_=NODES.c.started_at.type),
         bindparam("b_lease", type_=NODES.c.lease_expires_at.type),

@@ -152,7 +152,7 @@ _SETTLE_RESERVED_AND_MOVE = text(
         RETURNING jobs.id
     )
     SELECT entry.held, entry.charged, (SELECT count(*) FROM moved) AS moved FROM entry
-    """
+    """  # noqa: S608 -- only module constants (the entry states) are interpolated; inputs are bound
 ).bindparams(bindparam("b_now", type_=LEDGER.c.settled_at.type))
 _TOKENS = bindparam("tokens", type_=Integer)
 _HOLD_JOB = (
@@ -272,7 +272,7 @@ class _Room:
         self.tenant_daily: int | None = None
         if tenant is None:
             return
-        assert day is not None
+        assert day is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
         counters = tenants.lock_counters(session, tenant, day)
         if counters is None:
             raise LedgerError(f"no tenant {tenant}")
@@ -383,7 +383,7 @@ def _hold(session: Session, job: LockedJob, tenant: str | None, day: date | None
         raise LedgerError(f"job {job.id} counters out of step with its ledger")
     job.reserved += tokens
     if tenant is not None:
-        assert day is not None
+        assert day is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
         if not tenants.reserve_tenant(session, tenant, day, tokens):
             raise LedgerError(f"tenant {tenant} counters out of step with the ledger")
 
@@ -421,7 +421,7 @@ def settle(
     if entry is None:
         _insert_entry(session, job_id, key, kind_, 0, _tenant_of(job, None), day)
         entry = _lock_entry(session, job_id, key, kind_)
-        assert entry is not None
+        assert entry is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
     if entry.state == SETTLED:
         return int(entry.spent_tokens)
 
@@ -430,7 +430,7 @@ def settle(
     tenant_id: str | None = entry.tenant_id
     budget_day: date | None = entry.budget_day
     if tenant_id is not None:
-        assert budget_day is not None
+        assert budget_day is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
         tenant = tenants.lock_counters(session, tenant_id, budget_day)
         if tenant is None:
             raise LedgerError(f"no tenant {tenant_id}")
@@ -500,7 +500,7 @@ def _move_counters(
     job.spent += charge
     if tenant_id is None:
         return
-    assert day is not None
+    assert day is not None  # noqa: S101 -- type narrowing of an invariant, not an input check
     if not tenants.move_total(session, tenant_id, held=held, charge=charge):
         raise LedgerError(f"tenant {tenant_id} counters out of step with the ledger")
     if not tenants.move_day(session, tenant_id, day, held=held, charge=charge):

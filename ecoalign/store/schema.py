@@ -10,10 +10,11 @@ from ecoalign.store import (
     dedup_models,  # issue 14: duplicates decided once
     models,
     policy_models,  # issue 14: tenant policies
+    quota_models,  # issue 15: tenant rate limits
     review_models,  # issue 14: the review queue
     webhook_models,  # issue 17: webhooks
 )
 from ecoalign.store.base import Base
 
-MODEL_MODULES = (models, batch_models, policy_models, review_models, dedup_models, webhook_models)
+MODEL_MODULES = (models, batch_models, policy_models, review_models, dedup_models, webhook_models, quota_models)
 metadata: MetaData = Base.metadata

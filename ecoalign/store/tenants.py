@@ -28,6 +28,7 @@ from ecoalign.store.base import new_id, utcnow
 from ecoalign.store.db import dialect_insert
 from ecoalign.store.errors import NotFound
 from ecoalign.store.models import ApiKey, Tenant, TenantDailyUsage
+from ecoalign.store.quota_models import LIMIT_COLUMNS, TenantLimits
 
 KEYS = cast(Table, ApiKey.__table__)
 TENANTS = cast(Table, Tenant.__table__)
@@ -365,3 +366,25 @@ def reserve_tenant_tokens(session: Session, tenant_id: str, day: date, tokens: i
         return False
     savepoint.commit()
     return True
+
+
+# -- rate and concurrency limits (issue 15) --------------------------------------------------------------------------
+def get_limits(session: Session, tenant_id: str) -> TenantLimits | None:
+    """The tenant's limits row, or None: no limit is set."""
+    return session.get(TenantLimits, tenant_id)
+
+
+def set_limits(session: Session, tenant_id: str, values: dict[str, int | None]) -> TenantLimits:
+    """Set (an int) or clear (None) the named limits of the tenant; the others keep their values."""
+    unknown = set(values) - set(LIMIT_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown limits: {', '.join(sorted(unknown))}")
+    row = session.get(TenantLimits, tenant_id, with_for_update=True)
+    if row is None:
+        row = TenantLimits(tenant_id=tenant_id)
+        session.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.flush()
+    return row

@@ -33,6 +33,7 @@ from tests.api.conftest import RecordingDispatcher, make_settings
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 EXAMPLES_PER_OPERATION = 100
+STATEFUL_EXAMPLES = 40  # scenarios of up to 6 linked calls: a bounded run (about a minute on a loaded machine)
 
 
 def test_every_operation_declares_its_responses_and_the_bearer_scheme(client: TestClient) -> None:
@@ -46,18 +47,18 @@ def test_every_operation_declares_its_responses_and_the_bearer_scheme(client: Te
     paths = spec["paths"]
     expected: dict[tuple[str, str], set[str]] = {
         ("/v1/jobs", "post"): {"202", "401", "402", "409", "413", "422", "429", "503"},
-        ("/v1/jobs", "get"): {"200", "401", "422", "503"},
-        ("/v1/jobs/{job_id}", "get"): {"200", "401", "404", "422", "503"},
-        ("/v1/jobs/{job_id}/graph", "get"): {"200", "401", "404", "422", "503"},
-        ("/v1/jobs/{job_id}/cancel", "post"): {"200", "401", "404", "409", "422", "503"},
-        ("/v1/moderations", "post"): {"200", "401", "413", "422", "503"},
-        ("/v1/files", "post"): {"200", "401", "413", "422", "503"},
-        ("/v1/files/{file_id}", "get"): {"200", "401", "404", "422", "503"},
-        ("/v1/files/{file_id}/content", "get"): {"200", "401", "404", "422", "503"},
-        ("/v1/batches", "post"): {"200", "401", "404", "422", "503"},
-        ("/v1/batches", "get"): {"200", "401", "422", "503"},
-        ("/v1/batches/{batch_id}", "get"): {"200", "401", "404", "422", "503"},
-        ("/v1/batches/{batch_id}/cancel", "post"): {"200", "401", "404", "409", "422", "503"},
+        ("/v1/jobs", "get"): {"200", "401", "422", "429", "503"},
+        ("/v1/jobs/{job_id}", "get"): {"200", "401", "404", "422", "429", "503"},
+        ("/v1/jobs/{job_id}/graph", "get"): {"200", "401", "404", "422", "429", "503"},
+        ("/v1/jobs/{job_id}/cancel", "post"): {"200", "401", "404", "409", "422", "429", "503"},
+        ("/v1/moderations", "post"): {"200", "401", "413", "422", "429", "503"},
+        ("/v1/files", "post"): {"200", "401", "413", "422", "429", "503"},
+        ("/v1/files/{file_id}", "get"): {"200", "401", "404", "422", "429", "503"},
+        ("/v1/files/{file_id}/content", "get"): {"200", "401", "404", "422", "429", "503"},
+        ("/v1/batches", "post"): {"200", "401", "404", "422", "429", "503"},
+        ("/v1/batches", "get"): {"200", "401", "422", "429", "503"},
+        ("/v1/batches/{batch_id}", "get"): {"200", "401", "404", "422", "429", "503"},
+        ("/v1/batches/{batch_id}/cancel", "post"): {"200", "401", "404", "409", "422", "429", "503"},
         ("/v1/chat/completions", "post"): {"200", "401", "402", "409", "413", "422", "429", "502", "503", "504"},
         ("/v1/reviews", "get"): {"200", "401", "422", "503"},
         ("/v1/reviews/{task_id}", "get"): {"200", "401", "404", "422", "503"},
@@ -155,13 +156,26 @@ def test_the_fuzzed_spec_is_the_served_spec(client: TestClient) -> None:
     assert client.get("/openapi.json").json() == schema.raw_schema
 
 
+class _BatchRecorder:
+    def __call__(self, task: str, batch_id: str) -> bool:
+        return True
+
+
 def test_schemathesis_stateful_workflows(fuzz_app: FastAPI, fuzz_tenant: str) -> None:
-    """Follow the spec's links (submit → get / graph / cancel the job just made) so real jobs are read back."""
+    """Follow the spec's links with a valid key: submit a job → get / graph / cancel it; upload a file → get it,
+    its content, a batch of it → get / cancel the batch, its input file. No 5xx, every response as the spec says,
+    and the links really lead somewhere: each read of a just-created resource is seen answering 200."""
+    fuzz_app.state.batch_dispatcher = _BatchRecorder()  # batches stay validating: no worker here
     base = schema.as_state_machine()
+    seen: set[tuple[str, str, int]] = set()
 
     class Workflow(base):  # type: ignore[valid-type,misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"app": fuzz_app}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            seen.add((case.method.upper(), case.path, response.status_code))
+            super().after_call(response, case)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
@@ -176,10 +190,61 @@ def test_schemathesis_stateful_workflows(fuzz_app: FastAPI, fuzz_tenant: str) ->
 
     Workflow.run(
         settings=settings(
-            max_examples=30,
+            max_examples=STATEFUL_EXAMPLES,
             stateful_step_count=6,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
         )
     )
+    followed = {(method, path) for method, path, status in seen if status == 200 and "{" in path}
+    assert ("GET", "/v1/jobs/{job_id}") in followed, sorted(seen)  # links led to real resources, with the key
+    assert ("POST", "/v1/files", 200) in seen
+
+
+def _operation(spec: dict[str, Any], operation_id: str) -> tuple[str, str]:
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if op.get("operationId") == operation_id:
+                return method, path
+    raise AssertionError(f"no operation {operation_id}")
+
+
+def _pointer(body: dict[str, Any], expression: str) -> Any:
+    assert expression.startswith("$response.body#/"), expression
+    return body[expression.removeprefix("$response.body#/")]
+
+
+def test_every_link_of_a_create_operation_reaches_the_created_resource(
+    fuzz_app: FastAPI, fuzz_tenant: str
+) -> None:
+    """Deterministically, besides the random stateful run: create one resource of each kind, follow each of the
+    create operation's links as the spec writes them, and get 200 (the links are right, not only well-formed)."""
+    fuzz_app.state.batch_dispatcher = _BatchRecorder()
+    headers = {"Authorization": f"Bearer {FUZZ_KEY}"}
+    jsonl = b'{"custom_id": "a", "method": "POST", "url": "/v1/moderations", "body": {"input": "hi"}}\n'
+    with TestClient(fuzz_app) as client:
+        spec = client.get("/openapi.json").json()
+        upload = client.post("/v1/files", headers=headers, data={"purpose": "batch"},
+                             files={"file": ("a.jsonl", jsonl)})
+        job = client.post("/v1/jobs", headers=headers, json={
+            "messages": [{"role": "user", "content": "How do I bake bread?"}], "policy": {"budget": 2000}})
+        batch = client.post("/v1/batches", headers=headers, json={
+            "input_file_id": upload.json()["id"], "endpoint": "/v1/moderations", "completion_window": "24h"})
+        created = {("/v1/files", "post"): upload, ("/v1/jobs", "post"): job, ("/v1/batches", "post"): batch}
+        followed = 0
+        for (path, method), response in created.items():
+            assert response.status_code in (200, 202), response.text
+            links = spec["paths"][path][method]["responses"][str(response.status_code)]["links"]
+            for name, link in links.items():
+                target_method, target_path = _operation(spec, link["operationId"])
+                url = target_path
+                for param, expression in link.get("parameters", {}).items():
+                    url = url.replace("{" + param + "}", str(_pointer(response.json(), expression)))
+                body = {k: _pointer(response.json(), v) for k, v in link.get("requestBody", {}).items()}
+                if body:  # a link that fills part of a body: the rest is what a client would send
+                    body |= {"endpoint": "/v1/moderations", "completion_window": "24h"}
+                answer = client.request(target_method.upper(), url, headers=headers, json=body or None)
+                assert answer.status_code == 200, (path, name, answer.status_code, answer.text)
+                followed += 1
+    assert followed == 9

@@ -14,6 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine.reflection import Inspector
 
@@ -226,7 +227,6 @@ def test_without_a_checkout_the_installed_package_is_found(no_checkout: Path, mo
         migrate.migrations_dir()
     monkeypatch.syspath_prepend(str(installed.parent))
     assert migrate.migrations_dir() == installed
-    from alembic.script import ScriptDirectory
 
     assert migrate.head_revision() == ScriptDirectory(str(installed)).get_current_head()  # the copy's own head
 

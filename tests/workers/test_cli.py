@@ -19,6 +19,6 @@ def test_the_worker_and_beat_exit_with_celerys_status(monkeypatch: pytest.Monkey
                                                      status: int) -> None:
     monkeypatch.setattr(app, "start", lambda argv: returned)
     args = argparse.Namespace(queues="ecoalign.model", pool=None, concurrency=None, loglevel="INFO", hostname=None,
-                              schedule="/tmp/unused-schedule")
+                              schedule="unused-schedule")
     assert cli.cmd_worker(args) == status
     assert cli.cmd_beat(args) == status
