@@ -11,6 +11,8 @@ from typing import Any
 
 from ecoalign import __version__
 from ecoalign.cli_errors import CliError, json_object_option
+from ecoalign.cli_models import add_model_arguments
+from ecoalign.cli_models import model_settings as _align_settings
 
 __all__ = ["CliError", "main"]
 
@@ -21,22 +23,6 @@ def _die(message: str) -> int:
 
 
 # -- align --------------------------------------------------------------------------------------------------------
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-url",
-        default=os.environ.get("ECOALIGN_MODEL_URL"),
-        help="OpenAI base URL of the chat model, e.g. http://localhost:11434/v1 "
-        "(default: $ECOALIGN_MODEL_URL, else the offline llama.cpp Gemma 3 270M)",
-    )
-    parser.add_argument("--model", default=os.environ.get("ECOALIGN_MODEL"), help="model name at --model-url")
-    parser.add_argument(
-        "--judge-url",
-        default=os.environ.get("ECOALIGN_JUDGE_URL"),
-        help="OpenAI base URL of an LLM judge (default: offline evaluators only)",
-    )
-    parser.add_argument("--judge-model", default=os.environ.get("ECOALIGN_JUDGE_MODEL"), help="judge model name")
-
-
 def add_align_parser(sub: Any) -> None:
     p = sub.add_parser("align", help="run one EcoAlign job and print the aligned answer")
     p.add_argument("text", help="the user's request")
@@ -134,18 +120,6 @@ def cmd_align(args: argparse.Namespace) -> int:
     else:
         print(render_report(report))
     return 0 if outcome.succeeded else 1
-
-
-def _align_settings(settings: Any, args: argparse.Namespace) -> Any:
-    """The settings with the command line's choices of model, judge and database (a flag wins over the setting)."""
-    chosen = {
-        "model_url": args.model_url or settings.model_url,
-        "model": args.model or settings.model,
-        "judge_url": args.judge_url or settings.judge_url,
-        "judge_model": args.judge_model or settings.judge_model,
-        "db_url": args.db or settings.db_url,
-    }
-    return settings.model_copy(update=chosen)
 
 
 def render_report(report: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from ecoalign.cli_errors import CliError, json_object_option
 
 
 def add_eval_parser(sub: Any) -> None:
-    from ecoalign.cli import add_model_arguments
+    from ecoalign.cli_models import add_model_arguments
 
     p = sub.add_parser("eval", help="compare EcoAlign with its baselines (tokens, safety, utility, latency)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -159,7 +159,7 @@ def _f(value: float | None) -> str:
 
 
 def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, budgets: list[int]) -> int:
-    from ecoalign.cli import _align_settings
+    from ecoalign.cli_models import model_settings
     from ecoalign.evaluation.data import DataError, load_items
     from ecoalign.evaluation.judging import EvaluatorJudge
     from ecoalign.evaluation.metrics import format_table
@@ -176,14 +176,15 @@ def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, 
         raise CliError(str(exc)) from None
     if args.model_url and not args.model:
         raise CliError("--model-url needs --model (or $ECOALIGN_MODEL)")
-    root = Root(_align_settings(get_settings(), args))
+    root = Root(model_settings(get_settings(), args))
     try:
         try:
             services = root.services()
         except ServiceError as exc:
             raise CliError(str(exc)) from None
         judge = EvaluatorJudge(services.evaluator, policy.tau)
-        model_key = f"{root.settings.model_url or 'local'}|{root.settings.model or ''}|{root.settings.judge_model or ''}"
+        s = root.settings
+        model_key = f"{s.model_url or 'local'}|{s.model or ''}|{s.judge_model or ''}"
         rows = []
         with store(args.db, args.output) as factory:
             plan = Plan(items, methods, policy, concurrency=args.concurrency, node_workers=4, model_key=model_key)

@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def pareto_points(points: Sequence[tuple[str, float, float]]) -> list[tuple[str, float, float]]:

@@ -26,7 +26,9 @@ from ecoalign.evaluation.items import EvalItem
 from ecoalign.evaluation.judging import Judge, Verdict
 from ecoalign.evaluation.methods import method_policy
 from ecoalign.runtime import controller
-from ecoalign.runtime.inprocess import run_job
+from ecoalign.runtime import nodework
+from ecoalign.runtime.commit import commit
+from ecoalign.runtime.inprocess import StuckJob, run_job, run_node
 from ecoalign.runtime.services import Services
 from ecoalign.store import repository
 from ecoalign.store.db import run_in_transaction
@@ -45,7 +47,7 @@ class Plan:
     methods: Sequence[str]
     policy: Policy
     concurrency: int = 1
-    node_workers: int = 1  # 1: nodes of a job run one at a time, so the engine sees the same order in every run
+    node_workers: int = 1  # 1: a job's nodes run one at a time in a fixed order (``run_sequentially``)
     model_key: str = ""  # part of the job ids: a different model is a different job
 
 
@@ -140,7 +142,11 @@ class Runner:
             job_id = f"{job_id[:-4]}{uuid.uuid4().hex[:4]}"  # a fresh attempt of this pair
             submit(job_id)
         if not _terminal(factory, job_id):
-            run_job(factory, self.services(item, method), job_id, workers=plan.node_workers)
+            services = self.services(item, method)
+            if plan.node_workers == 1:
+                run_sequentially(factory, services, job_id)
+            else:
+                run_job(factory, services, job_id, workers=plan.node_workers)
         wall = time.perf_counter() - started
         return self._record(factory, item, method, job_id, policy, wall)
 
@@ -185,3 +191,21 @@ class Runner:
 def _terminal(factory: sessionmaker[Session], job_id: str) -> bool:
     job = run_in_transaction(factory, lambda s: repository.get_job(s, job_id))
     return job is not None and JobStatus(job.status).terminal
+
+
+def run_sequentially(factory: sessionmaker[Session], services: Services, job_id: str) -> str:
+    """Drive the job with the same controller and node work as ``runtime.inprocess.run_job``, one node at a time,
+    always the first pending one (creation order): the engine sees the same sequence of graphs in every run, which
+    a thread pool (whose nodes finish in any order) cannot promise. What a seeded simulation's reproducibility
+    rests on."""
+    while True:
+        decision = controller.advance(factory, job_id)
+        if decision.finished:
+            return decision.status
+        if not decision.run:
+            raise StuckJob(f"job {job_id}: the engine waits but no node is pending")
+        node_id = decision.run[0]
+        try:
+            run_node(factory, services, job_id, node_id)
+        except Exception as exc:  # as run_job: an evaluator bug fails the node, the job goes on
+            commit(factory, nodework.NodeFailure(job_id, node_id, None, f"{type(exc).__name__}: {exc}"))

@@ -230,7 +230,8 @@ class SimulatedWorld:
         messages = body.get("messages") or []
         text = _user_text(messages)
         item = self.item_of(text)
-        nonce = hashlib.sha256(f"{self.config.seed}|{body.get('draw', body.get('seed'))}|{text}".encode()).hexdigest()[:10]
+        draw = body.get("draw", body.get("seed"))
+        nonce = hashlib.sha256(f"{self.config.seed}|{draw}|{text}".encode()).hexdigest()[:10]
         steps = [(int(s), int(t), float(q)) for s, t, q, _ in _STEP_RE.findall(text)]
         rng = random.Random(nonce)
         if text.rstrip().endswith(REFUSAL):

@@ -15,6 +15,7 @@ one row per (variant, method) and the checks it exists for, each with the figure
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ def _budget_checks(rows: list[dict[str, Any]]) -> dict[str, Any]:
     mine = sorted(_rows(rows, "ecoalign"), key=lambda r: r["budget"])
     utilities = [r["utility_rate"] for r in mine]
     return {
-        "utility_rises_with_budget": all(b >= a for a, b in zip(utilities, utilities[1:], strict=False)),
+        "utility_rises_with_budget": all(b >= a for a, b in itertools.pairwise(utilities)),
         "utility_highest_budget_over_lowest": utilities[-1] - utilities[0] if utilities else None,
         "cost_under_budget": all(r["max_tokens"] <= r["budget"] for r in mine),
         "utility_by_budget": {r["budget"]: r["utility_rate"] for r in mine},
