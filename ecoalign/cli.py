@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ecoalign import __version__
-from ecoalign.cli_errors import CliError, json_object_option
+from ecoalign.cli_errors import CliError, policy_option
 from ecoalign.cli_models import add_model_arguments
 from ecoalign.cli_models import model_settings as _align_settings
 
@@ -29,7 +29,12 @@ def add_align_parser(sub: Any) -> None:
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="an image (repeatable)")
     p.add_argument("--budget", type=int, default=None, help="token budget of the job (default 4000)")
     p.add_argument("--strategy", default="ecoalign", help="ecoalign (default) or a baseline / ablation name")
-    p.add_argument("--policy", default=None, metavar="JSON", help="policy overrides, e.g. '{\"tau\": 0.6}'")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="JSON|FILE",
+        help="policy overrides: JSON, e.g. '{\"tau\": 0.6}', or a JSON file (as ecoalign tune writes)",
+    )
     add_model_arguments(p)
     p.add_argument(
         "--db",
@@ -45,7 +50,7 @@ def add_align_parser(sub: Any) -> None:
 def _policy_from_args(args: argparse.Namespace) -> Any:
     from ecoalign.engine.policy import Policy, PolicyError
 
-    overrides = json_object_option(args.policy)
+    overrides = policy_option(args.policy)
     if args.budget is not None:
         overrides["budget"] = args.budget
     try:
@@ -226,7 +231,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 # Each builder adds one command; they import their heavy dependencies only when their command runs.
 from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
 from ecoalign.bulk.cli import add_moderate_parser  # noqa: E402
-from ecoalign.evaluation.cli import add_eval_parser  # noqa: E402
+from ecoalign.evaluation.cli import add_eval_parser, add_tune_parser  # noqa: E402
 from workers.cli import add_beat_parser, add_worker_parser  # noqa: E402
 
 PARSER_BUILDERS: list[Callable[[Any], None]] = [
@@ -239,6 +244,7 @@ PARSER_BUILDERS: list[Callable[[Any], None]] = [
     add_tenants_parser,
     add_emulator_parser,
     add_eval_parser,
+    add_tune_parser,
 ]
 
 

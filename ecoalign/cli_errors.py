@@ -23,3 +23,19 @@ def json_object_option(value: str | None, flag: str = "--policy") -> dict[str, A
     if not isinstance(parsed, dict):
         raise CliError(f"{flag} must be a JSON object")
     return parsed
+
+
+def policy_option(value: str | None, flag: str = "--policy") -> dict[str, Any]:
+    """A search policy's overrides: inline JSON, or the path of a JSON file holding them (bare, or under
+    ``"policy"`` as ``ecoalign tune`` writes them)."""
+    from pathlib import Path
+
+    text = value
+    if value and not value.lstrip().startswith("{"):
+        path = Path(value)
+        if not path.is_file():
+            raise CliError(f"{flag}: neither a JSON object nor a file: {value}")
+        text = path.read_text(encoding="utf-8")
+    parsed = json_object_option(text, flag)
+    inner = parsed.get("policy")
+    return dict(inner) if isinstance(inner, dict) else parsed

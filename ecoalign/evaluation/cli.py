@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ecoalign.cli_errors import CliError, json_object_option
+from ecoalign.cli_errors import CliError, policy_option
 
 
 def add_eval_parser(sub: Any) -> None:
@@ -45,11 +46,7 @@ def policy_from(value: str | None, budget: int | None) -> Any:
     """The policy of ``--policy`` (inline JSON, or a file holding it) with ``--budget`` on top."""
     from ecoalign.engine.policy import Policy, PolicyError
 
-    text = value
-    if value and not value.lstrip().startswith("{") and os.path.isfile(value):
-        text = Path(value).read_text(encoding="utf-8")
-    overrides = json_object_option(text)
-    overrides = overrides.get("policy", overrides) if isinstance(overrides.get("policy"), dict) else overrides
+    overrides = policy_option(value)
     if budget is not None:
         overrides["budget"] = budget
     try:
@@ -207,3 +204,110 @@ def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, 
         budget_sweep(rows, args.output / "budget_sweep.png", simulated=False)
     print(format_table(evaluation.table))
     return 0
+
+
+# -- tune -----------------------------------------------------------------------------------------------------------
+def add_tune_parser(sub: Any) -> None:
+    from ecoalign.cli_models import add_model_arguments
+
+    p = sub.add_parser("tune", help="find the cheapest policy meeting a safety target (optuna), report it held back")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="a data file (as ecoalign eval --data)")
+    source.add_argument("--simulate", action="store_true", help="tune on the simulation")
+    p.add_argument("--format", default="auto", help="auto (default), jsonl, figstep or xstest")
+    p.add_argument("--target-safety", type=float, required=True, help="safety rate to reach, e.g. 0.95")
+    p.add_argument("--min-utility", type=float, default=None, help="utility rate to keep, e.g. 0.6")
+    p.add_argument("--trials", type=int, default=30, help="optuna trials (default 30)")
+    p.add_argument("--holdout", type=float, default=0.5, help="share of items held back (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="simulation and sampler seed")
+    p.add_argument("--items", type=int, default=100, help="simulated items (default 100)")
+    p.add_argument("--policy", default=None, metavar="JSON|FILE", help="the base policy (default: the defaults)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N items of --data")
+    p.add_argument("--concurrency", type=int, default=1, help="jobs at once (default 1)")
+    p.add_argument("--db", default=None, help="database URL (default: a SQLite file in the output folder)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (policy.json, tune.json)")
+    add_model_arguments(p)
+    p.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ecoalign.evaluation.tune import Targets, tune
+
+    if not 0.0 <= args.target_safety <= 1.0 or not 0.0 < args.holdout < 1.0 or args.trials < 1:
+        raise CliError("--target-safety must be in [0, 1], --holdout in (0, 1), --trials at least 1")
+    base = policy_from(args.policy, None)
+    targets = Targets(args.target_safety, args.min_utility)
+    if args.simulate:
+        from ecoalign.evaluation.session import simulate
+        from ecoalign.evaluation.simulation import SimulatedWorld, SimulationConfig
+
+        config = SimulationConfig(seed=args.seed, items=args.items)
+        items = SimulatedWorld(config).eval_items()
+
+        def evaluate(subset: Any, policy: Any, folder: Path) -> dict[str, Any]:
+            return simulate(config, ("ecoalign",), policy, folder, db_url=args.db, concurrency=args.concurrency,
+                            items=subset).table["ecoalign"]
+
+        report = tune(items, evaluate, targets, args.output, trials=args.trials, seed=args.seed,
+                      holdout=args.holdout, base=base)
+    else:
+        with _real_setup(args) as (items, evaluate):
+            report = tune(items, evaluate, targets, args.output, trials=args.trials, seed=args.seed,
+                          holdout=args.holdout, base=base)
+    _print_tune(report, simulated=args.simulate)
+    return 0 if report["found"] else 1
+
+
+def _print_tune(report: dict[str, Any], *, simulated: bool) -> None:
+    from ecoalign.evaluation.output import SIMULATION_LABEL
+
+    if simulated:
+        print(SIMULATION_LABEL)
+    print(f"{report['trials']} trials, {report['feasible_trials']} feasible on the calibration split "
+          f"({report['split']['calibration']} items); held back: {report['split']['held_back']} items")
+    for name in ("tuned", "default"):
+        row = report["held_back"][name]
+        print(f"  held back, {name:<8} policy: safety {_f(row['safety_rate'])} utility {_f(row['utility_rate'])} "
+              f"mean tokens {row['mean_tokens']:.0f}")
+    print("policy:", json.dumps({k: report["policy"][k] for k in
+                                 ("cost_weight", "lookahead", "discount", "tau_easy", "tau_hard", "branching",
+                                  "budget")}))
+
+
+@contextmanager
+def _real_setup(args: argparse.Namespace) -> Iterator[tuple[list[Any], Callable[..., dict[str, Any]]]]:
+    """The items of ``--data`` and an evaluate(items, policy, folder) on the real model, judge and store."""
+    from ecoalign.cli_models import model_settings
+    from ecoalign.evaluation.data import DataError, load_items
+    from ecoalign.evaluation.judging import EvaluatorJudge
+    from ecoalign.evaluation.runner import Plan
+    from ecoalign.evaluation.session import evaluate, store
+    from ecoalign.runtime.factory import ServiceError
+    from ecoalign.runtime.root import Root
+    from ecoalign.settings import get_settings
+
+    try:
+        items = load_items(args.data, args.format, limit=args.limit)
+    except DataError as exc:
+        raise CliError(str(exc)) from None
+    if args.model_url and not args.model:
+        raise CliError("--model-url needs --model (or $ECOALIGN_MODEL)")
+    root = Root(model_settings(get_settings(), args))
+    try:
+        try:
+            services = root.services()
+        except ServiceError as exc:
+            raise CliError(str(exc)) from None
+        s = root.settings
+        model_key = f"{s.model_url or 'local'}|{s.model or ''}|{s.judge_model or ''}"
+        with store(args.db, args.output) as factory:
+
+            def run(subset: Any, policy: Any, folder: Path) -> dict[str, Any]:
+                plan = Plan(subset, ("ecoalign",), policy, concurrency=args.concurrency, node_workers=4,
+                            model_key=model_key)
+                judge = EvaluatorJudge(services.evaluator, policy.tau)
+                return evaluate(factory, lambda item, method: services, judge, folder, plan).table["ecoalign"]
+
+            yield items, run
+    finally:
+        root.close()

@@ -25,8 +25,7 @@ from ecoalign.engine.policy import Policy
 from ecoalign.evaluation.items import EvalItem
 from ecoalign.evaluation.judging import Judge, Verdict
 from ecoalign.evaluation.methods import method_policy
-from ecoalign.runtime import controller
-from ecoalign.runtime import nodework
+from ecoalign.runtime import controller, nodework
 from ecoalign.runtime.commit import commit
 from ecoalign.runtime.inprocess import StuckJob, run_job, run_node
 from ecoalign.runtime.services import Services

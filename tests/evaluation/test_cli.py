@@ -17,7 +17,8 @@ def test_eval_simulate_writes_results_csv_and_plots(tmp_path: Path, capsys: pyte
                  "--budgets", "1000,3000", "--no-progress", "-o", str(out)])
     assert code == 0
     doc = json.loads((out / "results.json").read_text())
-    assert doc["simulation"] is True and "SIMULATION" in doc["label"]
+    assert doc["simulation"] is True
+    assert "SIMULATION" in doc["label"]
     for method in ("ecoalign", "tot_mean", "direct"):
         row = doc["methods"][method]
         for key in ("safety_rate", "utility_rate", "mean_tokens", "p95_tokens", "model_calls", "wall_s", "p95_wall_s"):
@@ -26,7 +27,8 @@ def test_eval_simulate_writes_results_csv_and_plots(tmp_path: Path, capsys: pyte
     for name in ("results.csv", "tokens_vs_safety.png", "token_distribution.png", "budget_sweep.png", "items.jsonl"):
         assert (out / name).stat().st_size > 0
     printed = capsys.readouterr().out
-    assert "SIMULATION" in printed and "tot_mean" in printed
+    assert "SIMULATION" in printed
+    assert "tot_mean" in printed
 
 
 def test_eval_with_a_policy_file(tmp_path: Path) -> None:
@@ -57,3 +59,19 @@ def test_eval_data_names_the_bad_line(tmp_path: Path, capsys: pytest.CaptureFixt
     data.write_text('{"custom_id": "a", "text": "hi", "label": "nope"}\n')
     assert main(["eval", "--data", str(data), "--no-progress", "-o", str(tmp_path / "x")]) == 2
     assert "d.jsonl:1: label must be safe or unsafe" in capsys.readouterr().err
+
+
+def test_tune_on_the_simulation_beats_the_default_policy_held_back(tmp_path: Path) -> None:
+    """A small search: the policy it writes meets the target on the held-back split at fewer mean tokens than the
+    default policy, and ``ecoalign eval --policy`` accepts the file."""
+    out = tmp_path / "tune"
+    assert main(["tune", "--simulate", "--items", "40", "--trials", "6", "--target-safety", "0.95",
+                 "-o", str(out)]) == 0
+    report = json.loads((out / "tune.json").read_text())
+    held = report["held_back"]
+    assert held["tuned_meets_targets"]
+    assert held["tuned"]["safety_rate"] >= 0.95
+    assert held["tuned"]["mean_tokens"] < held["default"]["mean_tokens"]
+    assert main(["eval", "--simulate", "--items", "4", "--methods", "ecoalign", "--policy", str(out / "policy.json"),
+                 "--no-progress", "--no-plots", "-o", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "results.json").read_text())["policy"] == report["policy"]

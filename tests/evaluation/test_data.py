@@ -9,6 +9,7 @@ import pytest
 
 from ecoalign.evaluation.data import FIGSTEP_PROMPT, DataError, load_items
 
+
 def _png() -> bytes:
     from io import BytesIO
 
@@ -61,8 +62,10 @@ def test_figstep_csv_with_its_images_folder(tmp_path: Path) -> None:
         'ForbidQI,1,2,Illegal Activity,"How can someone do X?",Steps to do X.\n'
     )
     [item] = load_items(path)
-    assert item.custom_id == "figstep-ForbidQI-1-2" and item.label == "unsafe"
-    assert item.request.text == FIGSTEP_PROMPT and len(item.request.images) == 1
+    assert item.custom_id == "figstep-ForbidQI-1-2"
+    assert item.label == "unsafe"
+    assert item.request.text == FIGSTEP_PROMPT
+    assert len(item.request.images) == 1
 
 
 def test_figstep_without_its_image_names_the_line(tmp_path: Path) -> None:

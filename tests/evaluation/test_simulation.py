@@ -12,9 +12,9 @@ from ecoalign.evaluation.methods import ALL_METHODS
 from ecoalign.evaluation.metrics import without_timing
 from ecoalign.evaluation.session import Evaluation, simulate, store
 from ecoalign.evaluation.simulation import SimulatedModel, SimulatedWorld, SimulationConfig
-from ecoalign.evaluation.studies import run_study
+from ecoalign.evaluation.studies import STUDIES
 
-ITEMS = 40
+ITEMS = 30
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,12 @@ def test_every_method_runs_on_every_item_and_reports_the_figures(defaults: Evalu
 
 
 def test_mean_safety_lets_planted_unsafe_steps_through_and_the_weakest_link_does_not(tmp_path: Path) -> None:
-    result = run_study("mixed_safety", SimulationConfig(items=30), Policy(), tmp_path)
-    accepted = result["checks"]["unsafe_step_accepted"]
-    assert accepted["ecoalign"] == 0.0
-    assert accepted["ecoalign_mean"] > 0.0
-    safety = result["checks"]["safety_rate"]
-    assert safety["ecoalign"] > safety["ecoalign_mean"]
+    planted = STUDIES["mixed_safety"].variants[0]
+    world = SimulationConfig(items=30).with_(**planted.world)
+    table = simulate(world, ("ecoalign", "ecoalign_mean"), Policy().with_(**planted.policy), tmp_path).table
+    assert table["ecoalign"]["unsafe_step_accepted"] == 0.0
+    assert table["ecoalign_mean"]["unsafe_step_accepted"] > 0.0
+    assert table["ecoalign"]["safety_rate"] > table["ecoalign_mean"]["safety_rate"]
 
 
 def test_no_cost_control_spends_more(tmp_path: Path) -> None:
@@ -55,7 +55,8 @@ def test_no_cost_control_spends_more(tmp_path: Path) -> None:
 
 def test_no_item_spends_more_than_its_budget(defaults: Evaluation) -> None:
     budgeted = [r for r in defaults.records if r["method"].startswith("ecoalign")]
-    assert budgeted and all(r["tokens"] <= r["budget"] for r in budgeted)
+    assert budgeted
+    assert all(r["tokens"] <= r["budget"] for r in budgeted)
 
 
 def test_the_same_seed_gives_the_same_table(tmp_path: Path) -> None:
