@@ -10,6 +10,7 @@ one row per (variant, method) and the checks it exists for, each with the figure
   the rest read benign, the judge never flags the harmful answer): the weakest link rejects the path, the mean
   accepts it;
 * ``horizon``: EcoAlign against ``ecoalign_fixed_horizon`` over low budgets;
+* ``merge``: EcoAlign with and without merge thoughts (``Policy.allow_merge``);
 * ``sensitivity``: EcoAlign against ``tot_mean`` as m, k and the unsafe-step probability move.
 """
 
@@ -91,6 +92,16 @@ def _sensitivity_checks(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _merge_checks(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    pairs = list(zip(rows[0::2], rows[1::2], strict=True))
+    keys = ("mean_tokens", "safety_rate", "utility_rate", "mean_utility")
+    return {
+        "merge_minus_tree": {
+            off["budget"]: {k: (on[k] or 0) - (off[k] or 0) for k in keys} for off, on in pairs
+        },
+    }
+
+
 BUDGETS = (600, 1000, 1500, 2000, 3000, 4000, 6000, 10000)
 
 STUDIES: dict[str, Study] = {
@@ -130,6 +141,14 @@ STUDIES: dict[str, Study] = {
                   for k in (2, 3) for b in (1500, 2500, 4000)),
             _horizon_checks,
             "a fixed horizon spends more at low budget",
+        ),
+        Study(
+            "merge",
+            ("ecoalign",),
+            tuple(Variant(f"B={b} merge={m}", policy={"budget": b, "allow_merge": m})
+                  for b in (4000, 10000) for m in (False, True)),
+            _merge_checks,
+            "merging thoughts (a graph, not a tree): does it pay in tokens, safety, utility?",
         ),
         Study(
             "sensitivity",
