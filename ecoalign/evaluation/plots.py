@@ -36,7 +36,7 @@ def tokens_vs_safety(table: dict[str, dict[str, Any]], path: Path, *, simulated:
     if front:
         ax.step([p[1] for p in front], [p[2] for p in front], where="post", linestyle="--", color="grey",
                 label="Pareto front")
-        ax.legend(loc="lower right")
+        ax.legend(loc="center right")
     if points and min(p[1] for p in points) > 0:
         ax.set_xscale("log")
     ax.set_xlabel("mean tokens per item")

@@ -75,6 +75,9 @@ def test_a_rerun_in_the_same_folder_skips_finished_pairs(tmp_path: Path) -> None
     again = simulate(config, ("ecoalign", "direct"), Policy(), tmp_path)
     assert len((tmp_path / "items.jsonl").read_text().splitlines()) == len(lines) + 6  # only the direct pairs ran
     assert again.table["ecoalign"] == first.table["ecoalign"]
+    changed = simulate(config, ("ecoalign",), Policy(budget=1500), tmp_path)  # another policy: other jobs
+    assert changed.table["ecoalign"]["items"] == 6
+    assert len((tmp_path / "items.jsonl").read_text().splitlines()) == len(lines) + 12
 
 
 def test_the_simulated_model_counts_usage_as_the_emulator_server_does(tmp_path: Path) -> None:
