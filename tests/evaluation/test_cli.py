@@ -75,3 +75,16 @@ def test_tune_on_the_simulation_beats_the_default_policy_held_back(tmp_path: Pat
     assert main(["eval", "--simulate", "--items", "4", "--methods", "ecoalign", "--policy", str(out / "policy.json"),
                  "--no-progress", "--no-plots", "-o", str(tmp_path / "e")]) == 0
     assert json.loads((tmp_path / "e" / "results.json").read_text())["policy"] == report["policy"]
+
+
+def test_policy_option_reads_inline_json_a_bare_file_or_tunes_file(tmp_path: Path) -> None:
+    from ecoalign.cli_errors import CliError, policy_option
+
+    bare, wrapped = tmp_path / "bare.json", tmp_path / "wrapped.json"
+    bare.write_text('{"budget": 900}')
+    wrapped.write_text('{"policy": {"budget": 800}}')
+    assert policy_option('{"tau": 0.4}') == {"tau": 0.4}
+    assert policy_option(str(bare)) == {"budget": 900}
+    assert policy_option(str(wrapped)) == {"budget": 800}
+    with pytest.raises(CliError, match="neither a JSON object nor a file"):
+        policy_option(str(tmp_path / "missing.json"))
