@@ -31,11 +31,13 @@ def policy_option(value: str | None, flag: str = "--policy") -> dict[str, Any]:
     from pathlib import Path
 
     text = value
-    if value and not value.lstrip().startswith("{"):
-        path = Path(value)
-        if not path.is_file():
-            raise CliError(f"{flag}: neither a JSON object nor a file: {value}")
-        text = path.read_text(encoding="utf-8")
+    if value and Path(value).is_file():
+        text = Path(value).read_text(encoding="utf-8")
+    elif value and value.lstrip()[:1] not in ("{", "["):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            raise CliError(f"{flag}: neither a JSON object nor a file: {value}") from None
     parsed = json_object_option(text, flag)
     inner = parsed.get("policy")
     return dict(inner) if isinstance(inner, dict) else parsed
