@@ -25,7 +25,7 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--methods", default=None, help="comma-separated methods, or 'all' (default: every method in "
                    "the simulation; ecoalign,direct,filter,best_of_n,tot_mean on data)")
     p.add_argument("--study", default=None, help="a named simulation study: cost_ablation, budget, mixed_safety, "
-                   "horizon, sensitivity")
+                   "horizon, merge, sensitivity")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     p.add_argument("--items", type=int, default=100, help="simulated items (default 100)")
     p.add_argument("--budget", type=int, default=None, help="token budget B of EcoAlign and its ablations")
