@@ -60,7 +60,7 @@ def job_id_for(item: EvalItem, method: str, policy: Policy, plan: Plan) -> str:
             plan.model_key,
         ]
     )
-    return str(uuid.uuid5(_ID_NAMESPACE, hashlib.sha256(key.encode()).hexdigest()))
+    return uuid.uuid5(_ID_NAMESPACE, hashlib.sha256(key.encode()).hexdigest()).hex  # 32 characters, as new_id()
 
 
 def load_records(out_dir: Path) -> list[dict[str, Any]]:

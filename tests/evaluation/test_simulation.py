@@ -108,3 +108,12 @@ def test_the_store_is_a_sqlite_file_in_the_output_folder(tmp_path: Path) -> None
     with store(None, tmp_path):
         pass
     assert (tmp_path / "eval.db").exists()
+
+
+@pytest.mark.postgres
+def test_the_same_table_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """``--db`` puts the jobs in Postgres; the figures are the store's business only through the runtime."""
+    methods = ("ecoalign", "direct")
+    on_pg = simulate(SimulationConfig(items=6, seed=2), methods, Policy(), tmp_path / "pg", db_url=pg_url)
+    on_sqlite = simulate(SimulationConfig(items=6, seed=2), methods, Policy(), tmp_path / "sqlite")
+    assert without_timing(on_pg.table) == without_timing(on_sqlite.table)
