@@ -27,8 +27,8 @@ from ecoalign.store.batch_models import BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
 from ecoalign.testing.emulator import EmulatorServer
 from tests.api.conftest import TenantKey, make_settings, png_data_url, private_redis
-from tests.conftest import _pg_reachable, temporary_pg_database
 from tests.serving import serve
+from tests.conftest import _pg_reachable, temporary_pg_database
 from tests.workers.cluster import Cluster, point_dispatch_at
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
