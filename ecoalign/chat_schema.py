@@ -113,6 +113,7 @@ class PolicyIn(RequestModel):
     think_gain: float = Field(0.25, ge=0.0, le=1.0)
     forecast_sigma: float = Field(0.15, gt=0.0, le=1e6)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
+    allow_merge: bool = Field(False, description="plan merge thoughts (one thought from two lines of reasoning)")
 
 
 # -- chat completions -----------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ecoalign import __version__
-from ecoalign.cli_errors import CliError, json_object_option
+from ecoalign.cli_errors import CliError, policy_option
+from ecoalign.cli_models import add_model_arguments
+from ecoalign.cli_models import model_settings as _align_settings
 
 __all__ = ["CliError", "main"]
 
@@ -21,29 +23,18 @@ def _die(message: str) -> int:
 
 
 # -- align --------------------------------------------------------------------------------------------------------
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-url",
-        default=os.environ.get("ECOALIGN_MODEL_URL"),
-        help="OpenAI base URL of the chat model, e.g. http://localhost:11434/v1 "
-        "(default: $ECOALIGN_MODEL_URL, else the offline llama.cpp Gemma 3 270M)",
-    )
-    parser.add_argument("--model", default=os.environ.get("ECOALIGN_MODEL"), help="model name at --model-url")
-    parser.add_argument(
-        "--judge-url",
-        default=os.environ.get("ECOALIGN_JUDGE_URL"),
-        help="OpenAI base URL of an LLM judge (default: offline evaluators only)",
-    )
-    parser.add_argument("--judge-model", default=os.environ.get("ECOALIGN_JUDGE_MODEL"), help="judge model name")
-
-
 def add_align_parser(sub: Any) -> None:
     p = sub.add_parser("align", help="run one EcoAlign job and print the aligned answer")
     p.add_argument("text", help="the user's request")
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="an image (repeatable)")
     p.add_argument("--budget", type=int, default=None, help="token budget of the job (default 4000)")
     p.add_argument("--strategy", default="ecoalign", help="ecoalign (default) or a baseline / ablation name")
-    p.add_argument("--policy", default=None, metavar="JSON", help="policy overrides, e.g. '{\"tau\": 0.6}'")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="JSON|FILE",
+        help="policy overrides: JSON, e.g. '{\"tau\": 0.6}', or a JSON file (as ecoalign tune writes)",
+    )
     add_model_arguments(p)
     p.add_argument(
         "--db",
@@ -59,7 +50,7 @@ def add_align_parser(sub: Any) -> None:
 def _policy_from_args(args: argparse.Namespace) -> Any:
     from ecoalign.engine.policy import Policy, PolicyError
 
-    overrides = json_object_option(args.policy)
+    overrides = policy_option(args.policy)
     if args.budget is not None:
         overrides["budget"] = args.budget
     try:
@@ -134,18 +125,6 @@ def cmd_align(args: argparse.Namespace) -> int:
     else:
         print(render_report(report))
     return 0 if outcome.succeeded else 1
-
-
-def _align_settings(settings: Any, args: argparse.Namespace) -> Any:
-    """The settings with the command line's choices of model, judge and database (a flag wins over the setting)."""
-    chosen = {
-        "model_url": args.model_url or settings.model_url,
-        "model": args.model or settings.model,
-        "judge_url": args.judge_url or settings.judge_url,
-        "judge_model": args.judge_model or settings.judge_model,
-        "db_url": args.db or settings.db_url,
-    }
-    return settings.model_copy(update=chosen)
 
 
 def render_report(report: dict[str, Any]) -> str:
@@ -252,6 +231,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 # Each builder adds one command; they import their heavy dependencies only when their command runs.
 from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
 from ecoalign.bulk.cli import add_moderate_parser  # noqa: E402
+from ecoalign.evaluation.cli import add_eval_parser, add_tune_parser  # noqa: E402
 from ecoalign.export.cli import add_export_parser  # noqa: E402
 from workers.cli import add_beat_parser, add_worker_parser  # noqa: E402
 
@@ -265,6 +245,8 @@ PARSER_BUILDERS: list[Callable[[Any], None]] = [
     add_tenants_parser,
     add_emulator_parser,
     add_export_parser,
+    add_eval_parser,
+    add_tune_parser,
 ]
 
 

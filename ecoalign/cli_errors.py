@@ -23,3 +23,21 @@ def json_object_option(value: str | None, flag: str = "--policy") -> dict[str, A
     if not isinstance(parsed, dict):
         raise CliError(f"{flag} must be a JSON object")
     return parsed
+
+
+def policy_option(value: str | None, flag: str = "--policy") -> dict[str, Any]:
+    """A search policy's overrides: inline JSON, or the path of a JSON file holding them (bare, or under
+    ``"policy"`` as ``ecoalign tune`` writes them)."""
+    from pathlib import Path
+
+    text = value
+    if value and Path(value).is_file():
+        text = Path(value).read_text(encoding="utf-8")
+    elif value and value.lstrip()[:1] not in ("{", "["):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            raise CliError(f"{flag}: neither a JSON object nor a file: {value}") from None
+    parsed = json_object_option(text, flag)
+    inner = parsed.get("policy")
+    return dict(inner) if isinstance(inner, dict) else parsed

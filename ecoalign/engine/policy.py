@@ -36,6 +36,7 @@ class Policy:
     think_gain: float = 0.25  # forecast share of the remaining utility headroom one reasoning step gains
     forecast_sigma: float = 0.15  # σ: forecast uncertainty of a node's utility
     temperature: float = 0.7
+    allow_merge: bool = False  # plan merge thoughts (one thought from two lines of reasoning): a graph, not a tree
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool]] = [
@@ -59,6 +60,7 @@ class Policy:
             ("think_gain", 0.0 <= self.think_gain <= 1.0),
             ("forecast_sigma", self.forecast_sigma > 0.0),
             ("temperature", 0.0 <= self.temperature <= 2.0),
+            ("allow_merge", isinstance(self.allow_merge, bool)),
         ]
         for name, ok in checks:
             if not ok:

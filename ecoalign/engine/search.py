@@ -157,13 +157,14 @@ class Search:
         request_chars: int = 0,
         image_count: int = 0,
         forecaster: Forecaster | None = None,
-        allow_merge: bool = False,
+        allow_merge: bool | None = None,
     ) -> None:
+        """``allow_merge`` overrides the policy's setting (None: the policy's ``allow_merge``)."""
         self.policy = policy
         self.strategy = strategy
         self.request_chars = request_chars
         self.image_count = image_count
-        self.allow_merge = allow_merge
+        self.allow_merge = policy.allow_merge if allow_merge is None else allow_merge
         self.forecaster = forecaster or RolloutForecaster(
             tau=policy.tau, branching=policy.branching, think_gain=policy.think_gain, sigma=policy.forecast_sigma
         )

@@ -55,8 +55,13 @@ def submit(
     strategy: str = "ecoalign",
     tenant_id: str | None = None,
     idempotency_key: str | None = None,
+    job_id: str | None = None,
 ) -> tuple[str, bool]:
-    """Create a queued job and its root node; ``(job_id, created)``. Validates the strategy name first."""
+    """Create a queued job and its root node; ``(job_id, created)``. Validates the strategy name first.
+
+    ``job_id`` fixes the id (an evaluation's deterministic ids: the same item and method plan the same node ids,
+    so a seeded simulation is reproducible); an existing job with that id is returned with ``created=False``.
+    """
     get_strategy(strategy)
     fingerprint = hashlib.sha256(
         (request.fingerprint() + repr(sorted(policy.to_dict().items())) + strategy).encode()
@@ -71,6 +76,7 @@ def submit(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         root_text=request.text,
+        job_id=job_id,
     )
     if not created and job.request_fingerprint != fingerprint:
         raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used for a different request")

@@ -47,7 +47,7 @@ def run_search(
     job_id: str = "job-1",
     batch: int = 1,
     max_iterations: int = 10_000,
-    allow_merge: bool = False,
+    allow_merge: bool | None = None,  # None: the policy's allow_merge
 ) -> Run:
     """Drive ``Search`` to its outcome. ``batch`` nodes are executed per round (simulates concurrency)."""
     graph = ThoughtGraph(job_id)
