@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from ecoalign.store import batch_models, models
+from ecoalign.store import audit_models, batch_models, models
 from ecoalign.store.base import Base
 
-MODEL_MODULES = (models, batch_models)
+MODEL_MODULES = (models, batch_models, audit_models)
 metadata: MetaData = Base.metadata

@@ -226,7 +226,7 @@ def test_without_a_checkout_the_installed_package_is_found(no_checkout: Path, mo
         migrate.migrations_dir()
     monkeypatch.syspath_prepend(str(installed.parent))
     assert migrate.migrations_dir() == installed
-    assert migrate.head_revision() == "0004"
+    assert migrate.head_revision() == "0005"
 
 
 def test_another_projects_migrations_package_is_never_used(no_checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
