@@ -251,6 +251,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 # Each builder adds one command; they import their heavy dependencies only when their command runs.
 from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
+from ecoalign.audit.cli import add_audit_parser  # noqa: E402
 from ecoalign.bulk.cli import add_moderate_parser  # noqa: E402
 from workers.cli import add_beat_parser, add_worker_parser  # noqa: E402
 
@@ -263,6 +264,7 @@ PARSER_BUILDERS: list[Callable[[Any], None]] = [
     add_beat_parser,
     add_tenants_parser,
     add_emulator_parser,
+    add_audit_parser,
 ]
 
 
