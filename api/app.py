@@ -16,7 +16,7 @@ from api import errors
 from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
-from api.routes import batches, chat, files, health, jobs, moderations
+from api.routes import audits, batches, chat, files, health, jobs, moderations, traces
 from ecoalign import __version__
 from ecoalign.runtime.inprocess import InProcessJobs
 from ecoalign.runtime.root import Root
@@ -89,6 +89,8 @@ def create_app(
     app.include_router(jobs.router)
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
         app.include_router(product.router)
+    app.include_router(traces.router)
+    app.include_router(audits.router)
     app.include_router(health.router)
     # Added last = outermost: the metrics middleware also counts the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))

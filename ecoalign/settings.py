@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(120.0, gt=0, description="how long /v1/chat/completions waits for its job (504)")
     chat_poll_s: float = Field(0.1, gt=0, description="how often /v1/chat/completions looks at its job")
     chat_budget: int = Field(4000, ge=1, description="token budget of a chat completion's job unless the body sets it")
+    # -- audits (issue 13: ecoalign/audit/, POST /v1/audits)
+    audit_max_traces: int = Field(
+        1000, ge=1, description="traces one POST /v1/audits may audit (it runs in the request); more: ecoalign audit"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -147,7 +147,9 @@ def parse_trace(obj: Any, *, image_root: Path | None = None) -> AuditTrace:
     raise TraceLineError('a line needs either "messages" (an OpenAI chat) or "prompt", "steps" and "answer"')
 
 
-def parse_lines(lines: Iterable[str], *, image_root: Path | None = None) -> Iterator[tuple[int, AuditTrace | TraceLineError]]:
+def parse_lines(
+    lines: Iterable[str], *, image_root: Path | None = None
+) -> Iterator[tuple[int, AuditTrace | TraceLineError]]:
     """(line number, trace or the error that line has), 1-based, skipping blank lines."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():

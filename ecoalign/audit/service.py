@@ -113,7 +113,7 @@ def _result_row(position: int, trace_id: str | None, kind: str, audit: TraceAudi
 
 def report_line(row: Mapping[str, Any] | AuditResult) -> dict[str, Any]:
     """One JSONL report line of a stored result (the CLI's file and ``GET /v1/audits/{id}/report`` alike)."""
-    get = row.get if isinstance(row, Mapping) else (lambda name: getattr(row, name))
+    get: Callable[[str], Any] = row.get if isinstance(row, Mapping) else (lambda name: getattr(row, name))
     line: dict[str, Any] = {"id": get("trace_id"), "kind": get("trace_kind"), "position": get("position")}
     if get("error") is not None:
         return {**line, "error": get("error")}
@@ -205,3 +205,63 @@ def run_view(run: Any) -> dict[str, Any]:
         "created_at": run.created_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+
+
+# -- an audit for a tenant (POST /v1/audits) -------------------------------------------------------------------------
+class TooManyTraces(ValueError):
+    """An audit request over the synchronous limit; ``field`` names what to shrink."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def imported_items(objects: list[Any]) -> list[Item]:
+    """Traces sent in a request body (data-URL images only): each element fails alone, named by its 1-based
+    position."""
+    from ecoalign.audit.imports import parse_trace
+
+    items: list[Item] = []
+    for position, obj in enumerate(objects, start=1):
+        try:
+            items.append((position, parse_trace(obj)))
+        except TraceLineError as exc:
+            items.append((position, exc))
+    return items
+
+
+def audit_for_tenant(
+    sessions: sessionmaker[Session],
+    evaluator: AuditEvaluator,
+    tenant_id: str,
+    *,
+    imported: list[Any] | None,
+    jobs: traces.TraceFilter | None,
+    options: AuditOptions,
+    max_traces: int,
+) -> str:
+    """Audit the tenant's jobs ``jobs`` selects, or the ``imported`` traces, now; returns the run's id.
+
+    Raises ``TooManyTraces`` over ``max_traces`` (larger audits are for ``ecoalign audit``)."""
+    scope = traces.Scope(tenant_id=tenant_id)
+    if imported is not None:
+        if len(imported) > max_traces:
+            raise TooManyTraces("traces", f"{len(imported)} traces, over the limit of {max_traces} per request")
+        items: Iterable[Item] = imported_items(imported)
+        source, spec = "import", dict[str, Any](traces=len(imported))
+    else:
+        flt = jobs or traces.TraceFilter()
+        flt = traces.TraceFilter(**{**flt.__dict__, "kind": "job"})
+        page = run_in_transaction(sessions, lambda s: traces.list_traces(s, scope, flt, limit=max_traces))
+        if page.has_more:
+            raise TooManyTraces("jobs", f"more than {max_traces} jobs match; narrow the filter or use ecoalign audit")
+        items = job_items(sessions, scope, flt)
+        source, spec = "jobs", {"jobs": {k: _jsonable(v) for k, v in flt.__dict__.items() if v is not None}}
+    run_id, _ = run_audit(
+        sessions, evaluator, items, tenant_id=tenant_id, source=source, spec=spec, options=options
+    )
+    return run_id
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -28,7 +28,6 @@ import numpy as np
 
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.evaluators.base import NodeToScore, Score
-from ecoalign.evaluators.refusal import is_refusal
 from ecoalign.evaluators.safety_model import HEAD_VERSION
 from ecoalign.evaluators.scanner import OfflineScanner
 from ecoalign.evaluators.stance import Stance, step_stance
