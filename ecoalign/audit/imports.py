@@ -29,7 +29,10 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n+")
 
 
 class TraceLineError(ValueError):
-    """A line that is not an importable trace; the message says which field is wrong."""
+    """A line that is not an importable trace; the message says which field is wrong, ``trace_id`` its id if it
+    had a usable one."""
+
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,4 +165,10 @@ def parse_lines(
         try:
             yield number, parse_trace(obj, image_root=image_root)
         except TraceLineError as exc:
-            yield number, exc
+            yield number, named_error(exc, obj)
+
+
+def named_error(exc: TraceLineError, obj: Any) -> TraceLineError:
+    value = obj.get("id") if isinstance(obj, dict) else None
+    exc.trace_id = value if isinstance(value, str) and len(value) <= 512 else None
+    return exc

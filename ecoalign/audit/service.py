@@ -133,7 +133,7 @@ def report_line(row: Mapping[str, Any] | AuditResult) -> dict[str, Any]:
 def _score(evaluator: AuditEvaluator, item: Item, options: AuditOptions) -> tuple[dict, TraceAudit | None]:
     position, trace = item
     if isinstance(trace, TraceLineError):
-        return _result_row(position, None, "import", None, str(trace)), None
+        return _result_row(position, trace.trace_id, "import", None, str(trace)), None
     try:
         audit = audit_trace(evaluator.evaluator, trace, tau=options.tau, aggregate=options.aggregate)
     except Exception as exc:  # a trace the evaluator cannot score (a judge's HTTP error...) fails alone
@@ -219,14 +219,14 @@ class TooManyTraces(ValueError):
 def imported_items(objects: list[Any]) -> list[Item]:
     """Traces sent in a request body (data-URL images only): each element fails alone, named by its 1-based
     position."""
-    from ecoalign.audit.imports import parse_trace
+    from ecoalign.audit.imports import named_error, parse_trace
 
     items: list[Item] = []
     for position, obj in enumerate(objects, start=1):
         try:
             items.append((position, parse_trace(obj)))
         except TraceLineError as exc:
-            items.append((position, exc))
+            items.append((position, named_error(exc, obj)))
     return items
 
 
