@@ -121,15 +121,18 @@ class OfflineNodeEvaluator:
         return self.score_nodes([node])[0]
 
     def score_nodes(self, nodes: Sequence[NodeToScore]) -> list[Score]:
-        """Score several nodes with one encoder pass."""
+        """Score several nodes with one encoder pass (each distinct request text embedded once: the nodes of one
+        trace share it)."""
         model = self.scanner.model
         scans = [self._scan(n) for n in nodes]
         # what the request asks, text plus what OCR read from its images
         asks = [" ".join(s.text for s in scan.segments if s.text.strip()) or "." for scan in scans]
+        distinct = list(dict.fromkeys(asks))
         texts = [n.text for n in nodes]
-        mean_emb = model.encoder.embed(texts + asks)
+        mean_emb = model.encoder.embed(texts + distinct)
         own = model.score_embeddings(mean_emb[: len(nodes)])
-        cosines = np.einsum("nd,nd->n", mean_emb[: len(nodes)], mean_emb[len(nodes) :])
+        ask_emb = mean_emb[len(nodes) :][[distinct.index(a) for a in asks]]
+        cosines = np.einsum("nd,nd->n", mean_emb[: len(nodes)], ask_emb)
         return [self._one(n, scan, o, float(c)) for n, scan, o, c in zip(nodes, scans, own, cosines, strict=True)]
 
     def _one(self, node: NodeToScore, scan: Score, own, cosine: float) -> Score:
