@@ -18,7 +18,7 @@ from api.auth import CurrentPrincipal
 from api.context import AppContext, get_ctx
 from api.errors import from_audit_error, from_trace_filter_error, not_found
 from api.routes.jobs import _401, _404, _422, _503
-from api.routes.traces import CategoryName
+from api.routes.traces import ISO_TIME, CategoryName
 from ecoalign.audit.evaluators import AuditSetupError, build_evaluator
 from ecoalign.audit.service import (
     AuditOptions,
@@ -46,8 +46,8 @@ class JobFilterIn(BaseModel):
     category: CategoryName | None = None
     evaluator: str | None = Field(None, min_length=1, max_length=200)
     strategy: str | None = Field(None, min_length=1, max_length=64)
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: str | None = Field(None, pattern=ISO_TIME, description="ISO 8601; naive = UTC")
+    created_before: str | None = Field(None, pattern=ISO_TIME, description="ISO 8601; naive = UTC")
 
 
 class AuditCreate(BaseModel):

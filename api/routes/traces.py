@@ -28,6 +28,8 @@ router = APIRouter(prefix="/v1/traces", tags=["traces"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 TraceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the trace's id")]
 CategoryName = Literal[MODERATION_CATEGORIES]  # type: ignore[valid-type]
+# ISO 8601 as text (pydantic's datetime would also take a bare number as a Unix time, which the spec does not say)
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 _404_TRACE = {404: {**_404[404], "description": "no such trace for this tenant"}}
 
 
@@ -113,8 +115,10 @@ def list_traces(
     evaluator: Annotated[str | None, Query(min_length=1, max_length=200,
                                            description="part of an evaluator id that scored the trace")] = None,
     strategy: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    created_after: Annotated[datetime | None, Query(description="created at or after (ISO 8601; naive = UTC)")] = None,
-    created_before: Annotated[datetime | None, Query(description="created before (ISO 8601; naive = UTC)")] = None,
+    created_after: Annotated[str | None, Query(pattern=ISO_TIME,
+                                               description="created at or after (ISO 8601; naive = UTC)")] = None,
+    created_before: Annotated[str | None, Query(pattern=ISO_TIME,
+                                                description="created before (ISO 8601; naive = UTC)")] = None,
 ) -> dict[str, Any]:
     try:
         flt = make_filter({

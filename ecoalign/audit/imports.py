@@ -75,9 +75,13 @@ def _trace_id(obj: dict[str, Any]) -> str:
     value = obj.get("id")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value.strip() or len(value) > 512:
-        raise TraceLineError("id must be a non-empty string of at most 512 characters")
-    return value
+    if not _usable_id(value):
+        raise TraceLineError("id must be a non-empty string of at most 512 characters, without control characters")
+    return str(value)
+
+
+def _usable_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= 512 and value.isprintable()
 
 
 def _image(value: Any, index: int, image_root: Path | None) -> Image:
@@ -170,5 +174,5 @@ def parse_lines(
 
 def named_error(exc: TraceLineError, obj: Any) -> TraceLineError:
     value = obj.get("id") if isinstance(obj, dict) else None
-    exc.trace_id = value if isinstance(value, str) and len(value) <= 512 else None
+    exc.trace_id = value if _usable_id(value) else None
     return exc

@@ -67,8 +67,8 @@ def _convert(name: str, value: Any) -> Any:
         raise TraceFilterError(name, f"kind must be one of {', '.join(traces.TRACE_KINDS)}")
     if name == "category" and value not in MODERATION_CATEGORIES:
         raise TraceFilterError(name, f"unknown category {value!r}: expected an OpenAI moderation category")
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise TraceFilterError(name, f"{name} must be a non-empty string of at most 200 characters")
+    if not isinstance(value, str) or not value or len(value) > 200 or not value.isprintable():
+        raise TraceFilterError(name, f"{name} must be a non-empty string of at most 200 printable characters")
     return value
 
 
