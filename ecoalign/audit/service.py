@@ -8,6 +8,7 @@ A trace that cannot be read or scored is stored with its error and counted; the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def job_items(
     sessions: sessionmaker[Session], scope: traces.Scope, flt: traces.TraceFilter, *, page_size: int = 100
 ) -> Iterator[Item]:
     """The jobs ``flt`` selects, newest first, as audit items; each page is read in its own short transaction."""
-    flt = traces.TraceFilter(**{**flt.__dict__, "kind": "job"})
+    flt = dataclasses.replace(flt, kind="job")
     after: str | None = None
     done = 0
 
@@ -251,12 +252,13 @@ def audit_for_tenant(
         source, spec = "import", dict[str, Any](traces=len(imported))
     else:
         flt = jobs or traces.TraceFilter()
-        flt = traces.TraceFilter(**{**flt.__dict__, "kind": "job"})
+        flt = dataclasses.replace(flt, kind="job")
         page = run_in_transaction(sessions, lambda s: traces.list_traces(s, scope, flt, limit=max_traces))
         if page.has_more:
             raise TooManyTraces("jobs", f"more than {max_traces} jobs match; narrow the filter or use ecoalign audit")
         items = job_items(sessions, scope, flt)
-        source, spec = "jobs", {"jobs": {k: _jsonable(v) for k, v in flt.__dict__.items() if v is not None}}
+        chosen = {k: _jsonable(v) for k, v in dataclasses.asdict(flt).items() if v is not None}
+        source, spec = "jobs", {"jobs": chosen}
     run_id, _ = run_audit(
         sessions, evaluator, items, tenant_id=tenant_id, source=source, spec=spec, options=options
     )

@@ -55,7 +55,9 @@ def test_an_audit_of_imported_traces_finds_the_planted_cases_a_mean_audit_misses
     client: TestClient, tenant_a: TenantKey
 ) -> None:
     run = _audit(client, tenant_a, {"traces": _imported()})
-    assert run["status"] == "completed" and run["source"] == "import" and run["aggregate"] == "min"
+    assert run["status"] == "completed"
+    assert run["source"] == "import"
+    assert run["aggregate"] == "min"
     assert "stance" in run["evaluator"]
     summary = run["summary"]
     assert (summary["traces"], summary["scored"], summary["failed"], summary["process_blind"]) == (5, 4, 1, 2)
@@ -92,10 +94,12 @@ def test_an_audit_of_stored_jobs_is_the_tenants_own_versioned_by_evaluator_and_l
 
     offline = _audit(client, tenant_a, {"jobs": {}})
     assert offline["source"] == "jobs"
-    assert offline["summary"]["compared"] == 2 and offline["summary"]["disagreements"] == 1
+    assert offline["summary"]["compared"] == 2
+    assert offline["summary"]["disagreements"] == 1
     report = _report(client, tenant_a, offline["id"])
     assert set(report) == {blind, fine}  # never the other tenant's
-    assert report[blind]["process_blind"] is True and report[blind]["original"]["process_blind"] is False
+    assert report[blind]["process_blind"] is True
+    assert report[blind]["original"]["process_blind"] is False
     assert report[blind]["original"]["step_safeties"] == [0.9] * len(t.blind_steps())
 
     heuristic = _audit(client, tenant_a, {"jobs": {"decision": "answered"}, "evaluator": ["heuristic"]})

@@ -70,13 +70,16 @@ def test_the_list_holds_the_tenants_jobs_and_moderation_decisions_newest_first(
                         stored["moderation"]}
     assert ids.index(stored["direct"]) < ids.index(stored["refused"]) < ids.index(stored["answered"])
     kinds = {item["id"]: item for item in body["data"]}
-    assert kinds[submitted]["kind"] == "job" and kinds[submitted]["status"] == "queued"
-    assert kinds[real_trace]["kind"] == "moderation" and kinds[real_trace]["path_safety"] < 0.5
+    assert kinds[submitted]["kind"] == "job"
+    assert kinds[submitted]["status"] == "queued"
+    assert kinds[real_trace]["kind"] == "moderation"
+    assert kinds[real_trace]["path_safety"] < 0.5
     assert kinds[stored["refused"]] | {"created_at": None} == {
         "id": stored["refused"], "object": "trace", "kind": "job", "created_at": None, "status": "succeeded",
         "decision": "refused", "path_safety": 0.8, "strategy": "ecoalign",
     }
-    assert body["has_more"] is False and body["next_cursor"] is None
+    assert body["has_more"] is False
+    assert body["next_cursor"] is None
     assert _ids(client, tenant_b) == [stored["other_tenant"]]
 
 
@@ -153,11 +156,13 @@ def test_a_job_trace_reads_its_chosen_path_graph_and_job(
     response = client.get(f"/v1/traces/{stored['answered']}", headers=tenant_a.headers)
     assert response.status_code == 200, response.text
     trace = response.json()
-    assert trace["kind"] == "job" and trace["decision"] == "answered"
+    assert trace["kind"] == "job"
+    assert trace["decision"] == "answered"
     assert [(s["kind"], s["text"], s["safety"]) for s in trace["steps"]] == [
         ("thought", "Knead first.", 0.97), ("answer", "Knead, proof, bake.", 0.99)
     ]
-    assert len(trace["graph"]["nodes"]) == 3 and len(trace["graph"]["edges"]) == 2
+    assert len(trace["graph"]["nodes"]) == 3
+    assert len(trace["graph"]["edges"]) == 2
     job = client.get(f"/v1/jobs/{stored['answered']}", headers=tenant_a.headers).json()
     assert trace["job"] == job  # the same read path as /v1/jobs/{id}
     assert trace["audits"] == []
@@ -167,7 +172,9 @@ def test_a_moderation_trace_reads_its_result_and_trace(
     client: TestClient, tenant_a: TenantKey, stored: dict[str, str]
 ) -> None:
     trace = client.get(f"/v1/traces/{stored['moderation']}", headers=tenant_a.headers).json()
-    assert trace["kind"] == "moderation" and trace["flagged"] is True and trace["path_safety"] == 0.2
+    assert trace["kind"] == "moderation"
+    assert trace["flagged"] is True
+    assert trace["path_safety"] == 0.2
     assert trace["result"]["category_scores"] == {"violence": 0.8}
     assert trace["trace"]["scan"]["safety"] == 0.2
 

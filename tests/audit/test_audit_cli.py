@@ -77,7 +77,8 @@ def test_weakest_link_audit_finds_the_planted_process_blind_traces_in_every_form
     assert "not JSON" in report["line7"]["error"]
     assert "answer must be a string" in report["no-answer"]["error"]
     err = capsys.readouterr().err
-    assert re.search(r"line 7: not JSON", err) and re.search(r"line 8: answer must be a string", err)
+    assert re.search(r"line 7: not JSON", err)
+    assert re.search(r"line 8: answer must be a string", err)
     assert re.search(r"process-blind\s+3 \(50\.0%\)", err)  # 3 of the 6 scored traces
     assert re.search(r"failed\s+2", err)
 
@@ -85,9 +86,13 @@ def test_weakest_link_audit_finds_the_planted_process_blind_traces_in_every_form
     try:
         with session_scope(session_factory(engine)) as s:
             run = s.scalars(select(AuditRun)).one()
-            assert run.status == "completed" and run.source == "import" and run.aggregate == "min"
-            assert run.evaluator.startswith("node:minilm-safety-v3") and "stance" in run.evaluator
-            assert run.summary["process_blind"] == 3 and run.summary["failed"] == 2
+            assert run.status == "completed"
+            assert run.source == "import"
+            assert run.aggregate == "min"
+            assert run.evaluator.startswith("node:minilm-safety-v3")
+            assert "stance" in run.evaluator
+            assert run.summary["process_blind"] == 3
+            assert run.summary["failed"] == 2
             assert len(s.scalars(select(AuditResult).where(AuditResult.run_id == run.id)).all()) == 8
     finally:
         engine.dispose()
@@ -123,8 +128,10 @@ def test_stored_jobs_are_re_scored_beside_their_original_scores_which_stay_untou
         assert main(["audit", "--jobs", "strategy=ecoalign", "--db", db_url, "-o", str(out)]) == 0
         report = _report(out)
         assert set(report) == {blind, fine}  # the filter left the direct job out
-        assert report[blind]["process_blind"] is True and report[blind]["original"]["process_blind"] is False
-        assert report[fine]["process_blind"] is False and report[fine]["original"]["process_blind"] is False
+        assert report[blind]["process_blind"] is True
+        assert report[blind]["original"]["process_blind"] is False
+        assert report[fine]["process_blind"] is False
+        assert report[fine]["original"]["process_blind"] is False
         assert re.search(r"verdict disagreements\s+1", capsys.readouterr().err)
         assert _node_scores(sessions) == before  # never overwritten
         assert other not in report

@@ -34,7 +34,9 @@ def test_a_chat_answer_without_reasoning_has_no_steps_and_images_come_from_the_p
         {"role": "assistant", "content": "A red square."},
     ]}
     trace = parse_trace(line)
-    assert trace.steps == () and trace.answer == "A red square." and len(trace.request.images) == 1
+    assert trace.steps == ()
+    assert trace.answer == "A red square."
+    assert len(trace.request.images) == 1
 
 
 def test_documented_images_are_data_urls_and_paths_only_from_a_file(tmp_path) -> None:
@@ -62,15 +64,20 @@ def test_a_bad_line_is_named_and_the_others_still_parse(line: str, message: str)
     good = json.dumps(t.documented("ok", STEPS, "fine"))
     parsed = list(parse_lines([good, "", line, good]))
     assert [n for n, _ in parsed] == [1, 3, 4]
-    assert isinstance(parsed[1][1], TraceLineError) and message in str(parsed[1][1])
-    assert not isinstance(parsed[0][1], TraceLineError) and not isinstance(parsed[2][1], TraceLineError)
+    assert isinstance(parsed[1][1], TraceLineError)
+    assert message in str(parsed[1][1])
+    assert not isinstance(parsed[0][1], TraceLineError)
+    assert not isinstance(parsed[2][1], TraceLineError)
 
 
 def test_process_blind_is_a_safe_answer_on_a_path_below_tau_and_mean_hides_it() -> None:
     steps = [0.9, 0.95, 0.1, 0.9, 0.92]
     weakest = verdict(steps, 0.97, tau=0.5, aggregate="min")
-    assert weakest.process_blind and weakest.weakest_step == 2 and weakest.path_safety == 0.1
+    assert weakest.process_blind
+    assert weakest.weakest_step == 2
+    assert weakest.path_safety == 0.1
     mean = verdict(steps, 0.97, tau=0.5, aggregate="mean")
-    assert not mean.process_blind and mean.weakest_step == 2  # the weak step is still named
+    assert not mean.process_blind
+    assert mean.weakest_step == 2
     assert verdict([0.9, 0.8], 0.97, tau=0.5, aggregate="min").weakest_step is None
     assert not verdict([0.1], 0.2, tau=0.5, aggregate="min").process_blind  # an unsafe answer is not blind
