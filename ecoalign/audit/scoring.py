@@ -113,13 +113,17 @@ def _original_view(original: OriginalScores, *, tau: float, aggregate: Aggregate
     }
 
 
-def audit_trace(evaluator: NodeEvaluator, trace: AuditTrace, *, tau: float, aggregate: Aggregate) -> TraceAudit:
-    """Score every step and the answer of ``trace`` and judge it (the original scores are only read)."""
+def _nodes(trace: AuditTrace) -> list[NodeToScore]:
     nodes = [
         NodeToScore(trace.request, "thought", step, lineage=trace.steps[:i]) for i, step in enumerate(trace.steps)
     ]
     nodes.append(NodeToScore(trace.request, "answer", trace.answer or ".", lineage=trace.steps))
-    scores = _score_all(evaluator, nodes)
+    return nodes
+
+
+def _judged(
+    trace: AuditTrace, scores: Sequence[Score], evaluator_id: str, tau: float, aggregate: Aggregate
+) -> TraceAudit:
     step_safeties = tuple(float(s.safety) for s in scores[:-1])
     v = verdict(step_safeties, float(scores[-1].safety), tau=tau, aggregate=aggregate)
     original = _original_view(trace.original, tau=tau, aggregate=aggregate) if trace.original else None
@@ -135,9 +139,30 @@ def audit_trace(evaluator: NodeEvaluator, trace: AuditTrace, *, tau: float, aggr
         kind=trace.kind,
         step_safeties=step_safeties,
         verdict=v,
-        evaluator=evaluator.evaluator_id,
+        evaluator=evaluator_id,
         tokens=sum(s.tokens for s in scores),
         original=original,
         changed_steps=changed,
         tau=tau,
     )
+
+
+def audit_traces(
+    evaluator: NodeEvaluator, traces: Sequence[AuditTrace], *, tau: float, aggregate: Aggregate
+) -> list[TraceAudit]:
+    """Score every step and the answer of each trace and judge it (the original scores are only read). The nodes of
+    all ``traces`` go to the evaluator together: the offline scorer embeds them in one pass, which costs a third of
+    the CPU per text that one trace's few texts do."""
+    per_trace = [_nodes(trace) for trace in traces]
+    scores = _score_all(evaluator, [node for nodes in per_trace for node in nodes])
+    out: list[TraceAudit] = []
+    start = 0
+    for trace, nodes in zip(traces, per_trace, strict=True):
+        out.append(_judged(trace, scores[start : start + len(nodes)], evaluator.evaluator_id, tau, aggregate))
+        start += len(nodes)
+    return out
+
+
+def audit_trace(evaluator: NodeEvaluator, trace: AuditTrace, *, tau: float, aggregate: Aggregate) -> TraceAudit:
+    """``audit_traces`` of one trace."""
+    return audit_traces(evaluator, [trace], tau=tau, aggregate=aggregate)[0]

@@ -9,6 +9,7 @@ A trace that cannot be read or scored is stored with its error and counted; the 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecoalign.audit.evaluators import AuditEvaluator
 from ecoalign.audit.imports import AuditTrace, OriginalScores, TraceLineError
 from ecoalign.audit.report import AuditSummary
-from ecoalign.audit.scoring import AGGREGATES, Aggregate, TraceAudit, audit_trace
+from ecoalign.audit.scoring import AGGREGATES, Aggregate, TraceAudit, audit_traces
 from ecoalign.store import audits, traces
 from ecoalign.store.audit_models import AuditResult
 from ecoalign.store.db import run_in_transaction
@@ -131,16 +132,44 @@ def report_line(row: Mapping[str, Any] | AuditResult) -> dict[str, Any]:
     return line
 
 
-def _score(evaluator: AuditEvaluator, item: Item, options: AuditOptions) -> tuple[dict, TraceAudit | None]:
-    position, trace = item
-    if isinstance(trace, TraceLineError):
-        return _result_row(position, trace.trace_id, "import", None, str(trace)), None
+def _error_row(position: int, trace: AuditTrace | TraceLineError, exc: Exception) -> dict:
+    trace_id = trace.trace_id if isinstance(trace, TraceLineError) else trace.id
+    return _result_row(position, trace_id, "import" if isinstance(trace, TraceLineError) else trace.kind, None,
+                       f"{type(exc).__name__}: {exc}")
+
+
+def _score_group(evaluator: AuditEvaluator, group: list[Item], options: AuditOptions) -> list[tuple[dict, Any]]:
+    """(result row, audit or None) of each item, in order. The readable traces are scored together; if that fails,
+    each alone, so a trace the evaluator cannot score (a judge's HTTP error...) fails alone."""
+    out: dict[int, tuple[dict, Any]] = {}
+    readable = [(i, position, trace) for i, (position, trace) in enumerate(group) if isinstance(trace, AuditTrace)]
+    for i, (position, trace) in enumerate(group):
+        if isinstance(trace, TraceLineError):
+            out[i] = (_result_row(position, trace.trace_id, "import", None, str(trace)), None)
+    tau, aggregate = options.tau, options.aggregate
+    audits_: list[TraceAudit] | None
     try:
-        audit = audit_trace(evaluator.evaluator, trace, tau=options.tau, aggregate=options.aggregate)
-    except Exception as exc:  # a trace the evaluator cannot score (a judge's HTTP error...) fails alone
-        log.warning("audit: trace %s at %d not scored: %s: %s", trace.id, position, type(exc).__name__, exc)
-        return _result_row(position, trace.id, trace.kind, None, f"{type(exc).__name__}: {exc}"), None
-    return _result_row(position, trace.id, trace.kind, audit, None), audit
+        audits_ = audit_traces(evaluator.evaluator, [trace for _, _, trace in readable], tau=tau, aggregate=aggregate)
+    except Exception:  # find the one that fails
+        audits_ = None
+    for k, (i, position, trace) in enumerate(readable):
+        if audits_ is not None:
+            audit = audits_[k]
+        else:
+            try:
+                audit = audit_traces(evaluator.evaluator, [trace], tau=tau, aggregate=aggregate)[0]
+            except Exception as exc:
+                log.warning("audit: trace %s at %d not scored: %s: %s", trace.id, position, type(exc).__name__, exc)
+                out[i] = (_error_row(position, trace, exc), None)
+                continue
+        out[i] = (_result_row(position, trace.id, trace.kind, audit, None), audit)
+    return [out[i] for i in range(len(group))]
+
+
+def _groups(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    iterator = iter(items)
+    while group := list(itertools.islice(iterator, size)):
+        yield group
 
 
 def run_audit(
@@ -154,8 +183,10 @@ def run_audit(
     options: AuditOptions,
     on_line: ResultCallback | None = None,
     chunk: int = 100,
+    batch: int = 8,
 ) -> tuple[str, AuditSummary]:
-    """Audit every item under a new run; returns the run id and its summary (also stored on the run)."""
+    """Audit every item under a new run, ``batch`` traces per evaluator call; returns the run id and its summary
+    (also stored on the run)."""
     summary = AuditSummary(evaluator.evaluator_id, options.aggregate, options.tau)
     run_id = run_in_transaction(
         sessions,
@@ -172,15 +203,15 @@ def run_audit(
         pending.clear()
 
     try:
-        for item in items:
-            row, audit = _score(evaluator, item, options)
-            if audit is None:
-                summary.add_error(row["position"], row["trace_id"], row["error"])
-            else:
-                summary.add(audit)
-            pending.append(row)
-            if on_line is not None:
-                on_line(report_line(row))
+        for group in _groups(items, batch):
+            for row, audit in _score_group(evaluator, group, options):
+                if audit is None:
+                    summary.add_error(row["position"], row["trace_id"], row["error"])
+                else:
+                    summary.add(audit)
+                pending.append(row)
+                if on_line is not None:
+                    on_line(report_line(row))
             if len(pending) >= chunk:
                 flush()
         flush()
