@@ -4,9 +4,10 @@ The script writes its own reasoning traces (no data set is read): ``--traces`` d
 prompt (harmful or harmless, cycled), ``--steps`` reasoning steps drawn from benign, declining, committing and
 detailed sentences, and an answer. Two figures, both with the models already loaded:
 
-* ``score``: ``audit.scoring.audit_trace`` alone over every trace (the evaluator's cost);
-* ``audit``: the whole run as the CLI does it (``audit.service.run_audit`` over the parsed JSONL file, every result
-  stored in a fresh SQLite database, the report written), i.e. what a user gets.
+* ``single``: ``audit.scoring.audit_trace`` over every trace, one trace per evaluator call (the evaluator's cost
+  without batching);
+* ``audit``: the whole run as the CLI does it (``audit.service.run_audit`` over the parsed JSONL file, 8 traces per
+  evaluator call, every result stored in a fresh SQLite database, the report written), i.e. what a user gets.
 
 For each: wall traces/s, steps/s (steps + answer), CPU seconds per trace, and ``idle traces/s`` (cores / CPU-s
 per trace: wall time depends on whatever else runs on the machine, CPU time much less). The load average is
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"models loaded in {load_s:.1f} s; process-blind {blind} of {len(parsed)} "
           f"(run: {summary.process_blind}, failed {summary.failed})")
-    print(_figures("score", len(parsed), nodes, *score))
+    print(_figures("single", len(parsed), nodes, *score))
     print(_figures("audit", summary.traces, nodes, *audit))
     return 0
 
