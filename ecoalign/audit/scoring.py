@@ -69,25 +69,6 @@ class TraceAudit:
     def path_safe(self) -> bool:
         return self.verdict.path_safety >= self.tau
 
-    def to_json(self) -> dict[str, Any]:
-        v = self.verdict
-        out: dict[str, Any] = {
-            "id": self.id,
-            "kind": self.kind,
-            "process_blind": v.process_blind,
-            "path_safety": round(v.path_safety, 6),
-            "answer_safety": round(v.answer_safety, 6),
-            "weakest_step": v.weakest_step,
-            "step_safeties": [round(s, 6) for s in self.step_safeties],
-            "evaluator": self.evaluator,
-            "tokens": self.tokens,
-        }
-        if self.original is not None:
-            out["original"] = self.original
-            out["disagrees"] = self.disagrees
-            out["changed_steps"] = list(self.changed_steps)
-        return out
-
 
 def _score_all(evaluator: NodeEvaluator, nodes: list[NodeToScore]) -> list[Score]:
     batch = getattr(evaluator, "score_nodes", None)  # the offline scorer embeds them all in one pass
