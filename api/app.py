@@ -19,6 +19,7 @@ from api.context import AppContext, Dispatcher, celery_dispatcher
 from api.limits import BodyLimitMiddleware, max_body_bytes, upload_limits
 from api.metrics import HttpMetricsMiddleware, build_registry, celery_queue_names
 from api.routes import (
+    audits,  # issue 13: audits of stored and imported traces
     batches,
     chat,
     files,
@@ -27,6 +28,7 @@ from api.routes import (
     moderations,
     policies,  # issue 14: tenant moderation policies
     reviews,  # issue 14: the human review queue
+    traces,  # issue 13: the trace query
     ui,  # issue 13: the trace viewer
     webhooks,  # issue 17
 )
@@ -106,6 +108,8 @@ def create_app(
     app.include_router(jobs.router, responses=RATE_LIMITED)
     for product in (moderations, files, batches, chat):  # the OpenAI-compatible surface
         app.include_router(product.router, responses=RATE_LIMITED)
+    app.include_router(traces.router, responses=RATE_LIMITED)  # the trace query (issue 13)
+    app.include_router(audits.router, responses=RATE_LIMITED)  # audits of traces (issue 13)
     app.include_router(policies.router, responses=RATE_LIMITED)  # tenant moderation policies, versioned (issue 14)
     app.include_router(reviews.router, responses=RATE_LIMITED)  # the human review queue and its page (issue 14)
     app.include_router(health.router)

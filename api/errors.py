@@ -26,6 +26,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from api.schemas import ErrorOut, ValidationErrorOut
+from ecoalign.audit.evaluators import AuditSetupError
+from ecoalign.audit.service import TooManyTraces
+from ecoalign.audit.traces import TraceFilterError
 from ecoalign.batches import errors as batch_errors
 from ecoalign.engine.policy import PolicyError
 from ecoalign.moderation.inputs import InputError
@@ -111,6 +114,18 @@ def from_batch_error(exc: batch_errors.BatchError) -> ApiError | FieldError:
     if isinstance(exc, batch_errors.BatchFinished):
         return ApiError(409, exc.code, str(exc))
     return ApiError(500, "internal_error", "internal error; the request was logged")
+
+
+def from_trace_filter_error(exc: TraceFilterError, where: str = "query") -> FieldError:
+    """A trace filter that cannot apply → 422 naming it (a query parameter, or a field of ``body.jobs``)."""
+    return FieldError([*where.split("."), exc.field], str(exc))
+
+
+def from_audit_error(exc: AuditSetupError | TooManyTraces) -> FieldError:
+    """An audit's evaluator that cannot be built (a judge the server has no URL for), or too many traces → 422."""
+    if isinstance(exc, TooManyTraces):
+        return FieldError(["body", exc.field], str(exc))
+    return FieldError(["body", "evaluator"], str(exc))
 
 
 def error_json(exc: ApiError) -> JSONResponse:

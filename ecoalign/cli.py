@@ -230,6 +230,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 # Each builder adds one command; they import their heavy dependencies only when their command runs.
 from api.cli import add_serve_parser, add_tenants_parser  # noqa: E402
+from ecoalign.audit.cli import add_audit_parser  # noqa: E402
 from ecoalign.bulk.cli import add_moderate_parser  # noqa: E402
 from ecoalign.evaluation.cli import add_eval_parser, add_tune_parser  # noqa: E402
 from ecoalign.export.cli import add_export_parser  # noqa: E402
@@ -247,6 +248,7 @@ PARSER_BUILDERS: list[Callable[[Any], None]] = [
     add_export_parser,
     add_eval_parser,
     add_tune_parser,
+    add_audit_parser,
 ]
 
 

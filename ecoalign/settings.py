@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str | None = Field(
         None, description="Redis URL of the request-rate counters (default: broker_url)"
     )
+    # -- audits (issue 13: ecoalign/audit/, POST /v1/audits)
+    audit_max_traces: int = Field(
+        1000, ge=1, description="traces one POST /v1/audits may audit (it runs in the request); more: ecoalign audit"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from ecoalign.categories import empty_scores
 from ecoalign.content import Request
 from ecoalign.evaluators.base import NodeToScore, Score, Segment
+from ecoalign.evaluators.stance import Stance, step_stance
 
 EVALUATOR_ID = "heuristic-lexicon@1"
+NODE_EVALUATOR_ID = f"{EVALUATOR_ID}+stance-v1"  # the node scorer reads the step's stance (``stance``)
 
 # (category, risk) per term. Risk is the safety cost of one hit; the strongest hit of a text wins.
 _LEXICON: dict[str, tuple[str, float]] = {
@@ -103,15 +105,23 @@ class HeuristicScanner:
 
 @dataclass
 class HeuristicNodeEvaluator:
-    """Safety from the lexicon (a refusal is safe), utility from coverage of the request and length."""
+    """Safety from the lexicon (a refusal is safe), utility from coverage of the request and length.
 
-    evaluator_id: str = EVALUATOR_ID
+    Stance (``stance``): a step that declines is a refusal; a step that commits to what the request asks carries the
+    request's own lexicon risk (what it commits to), whatever words it uses itself."""
+
+    evaluator_id: str = NODE_EVALUATOR_ID
 
     def score_node(self, node: NodeToScore) -> Score:
-        refusal = node.kind == "refusal" or bool(_REFUSAL_RE.search(node.text))
+        stance = step_stance(node.text)
+        refusal = node.kind == "refusal" or stance is Stance.DECLINE or bool(_REFUSAL_RE.search(node.text))
         risk, categories = text_risk(node.text)
         if refusal:
             risk *= 0.2  # naming the harm while declining it is not harmful
+        elif stance is Stance.COMPLY:
+            request_risk, request_categories = text_risk(node.request.text)
+            risk = max(risk, request_risk)
+            categories = {c: max(v, request_categories[c]) for c, v in categories.items()}
         wanted = content_words(node.request.text)
         got = content_words(node.text)
         coverage = len(wanted & got) / len(wanted) if wanted else 0.5

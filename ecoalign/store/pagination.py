@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, or_, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -63,20 +63,24 @@ def keyset_page(
     limit: int,
     after: str | None = None,
 ) -> Page[Any]:
-    """Rows of ``entity`` (a model with ``id`` and ``created_at``) within ``scope`` (e.g. its tenant) and
-    ``filters``, newest first, after the item ``after``: at most ``limit`` of them.
+    """Rows of ``entity`` (a model with ``id`` and ``created_at``, or a subquery with those columns, whose rows are
+    then returned as ``Row`` objects) within ``scope`` (e.g. its tenant) and ``filters``, newest first, after the
+    item ``after``: at most ``limit`` of them.
 
     Raises ``InvalidCursor`` if ``after`` is not an item within ``scope``.
     """
+    columns = entity.c if isinstance(entity, Subquery) else entity
     query = select(entity).where(*scope, *filters)
     if after is not None:
         anchor = session.execute(
-            select(entity.created_at).where(entity.id == after, *scope)
+            select(columns.created_at).where(columns.id == after, *scope)
         ).scalar_one_or_none()
         if anchor is None:
             raise InvalidCursor(f"unknown cursor {after!r}")
         query = query.where(
-            or_(entity.created_at < anchor, and_(entity.created_at == anchor, entity.id < after))
+            or_(columns.created_at < anchor, and_(columns.created_at == anchor, columns.id < after))
         )
-    rows = list(session.scalars(query.order_by(entity.created_at.desc(), entity.id.desc()).limit(limit + 1)))
+    query = query.order_by(columns.created_at.desc(), columns.id.desc()).limit(limit + 1)
+    result = session.execute(query) if isinstance(entity, Subquery) else session.scalars(query)
+    rows = list(result)
     return Page(rows[:limit], len(rows) > limit)

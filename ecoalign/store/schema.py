@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from ecoalign.store import (
+    audit_models,  # issue 13: audit runs
     batch_models,
     dedup_models,  # issue 14: duplicates decided once
     models,
@@ -16,5 +17,7 @@ from ecoalign.store import (
 )
 from ecoalign.store.base import Base
 
-MODEL_MODULES = (models, batch_models, policy_models, review_models, dedup_models, webhook_models, quota_models)
+MODEL_MODULES = (
+    models, batch_models, policy_models, review_models, dedup_models, webhook_models, quota_models, audit_models
+)
 metadata: MetaData = Base.metadata

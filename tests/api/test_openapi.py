@@ -59,6 +59,11 @@ def test_every_operation_declares_its_responses_and_the_bearer_scheme(client: Te
         ("/v1/batches", "get"): {"200", "401", "422", "429", "503"},
         ("/v1/batches/{batch_id}", "get"): {"200", "401", "404", "422", "429", "503"},
         ("/v1/batches/{batch_id}/cancel", "post"): {"200", "401", "404", "409", "422", "429", "503"},
+        ("/v1/traces", "get"): {"200", "401", "422", "503"},
+        ("/v1/traces/{trace_id}", "get"): {"200", "401", "404", "422", "503"},
+        ("/v1/audits", "post"): {"201", "401", "422", "503"},
+        ("/v1/audits/{audit_id}", "get"): {"200", "401", "404", "422", "503"},
+        ("/v1/audits/{audit_id}/report", "get"): {"200", "401", "404", "422", "503"},
         ("/v1/chat/completions", "post"): {"200", "401", "402", "409", "413", "422", "429", "502", "503", "504"},
         ("/v1/reviews", "get"): {"200", "401", "422", "503"},
         ("/v1/reviews/{task_id}", "get"): {"200", "401", "404", "422", "503"},
@@ -83,6 +88,9 @@ def test_every_operation_declares_its_responses_and_the_bearer_scheme(client: Te
         ("/readyz", "get"): {"200", "503"},
         ("/metrics", "get"): {"200"},
     }
+    for key in expected:  # every authenticated operation may be rate limited (api.auth.RATE_LIMITED)
+        if key[0].startswith("/v1/"):
+            expected[key] |= {"429"}
     assert {(p, m) for p, ops in paths.items() for m in ops} == set(expected)
     for (path, method), codes in expected.items():
         operation = paths[path][method]
