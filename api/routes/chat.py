@@ -126,7 +126,14 @@ class ChatCompletionOut(BaseModel):
     responses={
         200: {"description": "a chat.completion; with stream: true, Server-Sent Events of chat.completion.chunk "
                              "objects, then data: [DONE]",
-              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+              # One Server-Sent Event (what a client's SSE parser yields): its data is a chat.completion.chunk's
+              # JSON, or [DONE]; comments (keep-alives, ecoalign.progress) are not events.
+              "content": {"text/event-stream": {"schema": {
+                  "type": "object",
+                  "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"},
+                                 "retry": {"type": "integer"}},
+                  "required": ["data"],
+              }}}},
         **_401,
         402: {"model": ErrorOut, "description": "the tenant's total token budget cannot cover a minimal job"},
         409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body, or the job was cancelled"},

@@ -22,6 +22,7 @@ from ecoalign.reviews.errors import InvalidReview, LeaseHeld, LeaseNotHeld, Revi
 from ecoalign.store import reviews as store
 from ecoalign.store.base import utcnow
 from ecoalign.store.review_models import VERDICTS, ReviewDecision, ReviewStatus, ReviewTask
+from ecoalign.webhooks.outbox import review_opened
 
 MAX_NOTE_CHARS = 4000
 
@@ -60,10 +61,11 @@ def open_review(
     """Open the review task of one moderation ``result`` (an OpenAI result object with its ``ecoalign``
     extension) in the caller's transaction. Returns its id, or None if that decision has a task already."""
     tags = suspected_categories(result)
-    return store.insert_task(
+    task_id = f"rev-{result['ecoalign']['trace_id']}"
+    opened = store.insert_task(
         session,
         {
-            "id": f"rev-{result['ecoalign']['trace_id']}",
+            "id": task_id,
             "tenant_id": tenant_id,
             "trace_id": result["ecoalign"]["trace_id"],
             "run_id": run_id,
@@ -80,6 +82,13 @@ def open_review(
             "created_at": utcnow(),
         },
     )
+    if opened is not None:  # the webhook event in the same transaction as the task (none for a task that existed)
+        review_opened(session, tenant_id, opened, {
+            "status": ReviewStatus.PENDING.value, "reason": reason, "trace_id": result["ecoalign"]["trace_id"],
+            "run_id": run_id, "custom_id": custom_id, "categories": tags,
+            "policy": None if policy_id is None else {"id": policy_id, "version": policy_version},
+        })
+    return opened
 
 
 def claim(session: Session, tenant_id: str, task_id: str, reviewer: str, *, lease_s: float) -> ReviewTask:

@@ -10,6 +10,7 @@ EVENTS: dict[str, str] = {
     "job.succeeded": "a job ended with an answer or a refusal",
     "job.failed": "a job ended without an answer (its failure reason says why)",
     "job.cancelled": "a job was cancelled (by its client, or a streaming client that went away)",
+    "review.required": "a moderation item became a review task (its policy says review, or its budget ended)",
 }
 
 

@@ -45,7 +45,7 @@ def test_items_uncertain_when_their_budget_ends_are_queued_filtered_paged_and_te
     tasks = first["data"] + rest["data"]
     assert sorted(t["trace_id"] for t in tasks) == sorted(r["ecoalign"]["trace_id"] for r in results)
     assert all(t["reason"] == "scan:uncertain-item-budget-too-small" and t["status"] == "pending" for t in tasks)
-    assert all(t["policy"] == {"id": None, "version": None} for t in tasks)
+    assert all(t["policy"] == {"id": "default", "version": 0} for t in tasks)  # the built-in policy
     assert all("illicit" in t["categories"] for t in tasks)  # "lock": the heuristic's illicit word
 
     assert len(pending(review_client, tenant_a, category="illicit")["data"]) == 3

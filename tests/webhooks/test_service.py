@@ -140,6 +140,41 @@ def test_the_event_is_written_with_the_change_and_never_for_a_rolled_back_one(
     assert events[0].payload["data"]["status"] == "cancelled"
 
 
+def review_result(trace_id: str) -> dict[str, Any]:
+    """A moderation result as the review queue receives it (an OpenAI result object with its extension)."""
+    return {"flagged": False, "categories": {"violence": False}, "category_scores": {"violence": 0.4},
+            "ecoalign": {"trace_id": trace_id, "decision": "scan:uncertain-item-budget-too-small"}}
+
+
+def test_a_new_review_task_is_a_review_required_event_in_its_transaction(
+    client: TestClient, tenant_a: TenantKey, tenant_b: TenantKey, sessions: sessionmaker[Session],
+    receiver: Receiver,
+) -> None:
+    from ecoalign.reviews.service import open_review
+
+    register(client, tenant_a, receiver.url, ["review.required"])
+
+    def open_for(tenant: TenantKey, trace_id: str, *, fail: bool = False) -> str | None:
+        def write(s: Session) -> str | None:
+            task = open_review(s, tenant_id=tenant.tenant_id, request=Request("is this ok?"),
+                               result=review_result(trace_id), reason="scan:uncertain-item-budget-too-small")
+            if fail:
+                raise RuntimeError("the transaction rolls back")
+            return task
+        return run_in_transaction(sessions, write)
+
+    with pytest.raises(RuntimeError):
+        open_for(tenant_a, "modt-rolled-back", fail=True)
+    assert events_of(sessions) == []
+    task = open_for(tenant_a, "modt-kept")
+    assert open_for(tenant_a, "modt-kept") is None  # the same decision: no second task, no second event
+    open_for(tenant_b, "modt-other")  # tenant b has no endpoint
+    events = events_of(sessions)
+    assert [(e.type, e.payload["data"]["id"]) for e in events] == [("review.required", task)]
+    assert events[0].payload["data"]["trace_id"] == "modt-kept"
+    assert events[0].payload["data"]["categories"] == ["violence"]
+
+
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 15) -> Any:
     deadline = time.monotonic() + timeout_s
     while not (value := predicate()):
