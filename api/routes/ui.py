@@ -2,7 +2,7 @@
 
 The page is a static shell (the same bytes for every id: no job data, no tenant data); everything it shows comes
 from ``GET /v1/jobs/{id}`` and ``/graph`` with the caller's Bearer key, so it is exactly as protected as the API
-(docs/audit-export-viewer.md says how a browser gives the key). The third-party scripts are served from the
+(docs/audit.md says how a browser gives the key). The third-party scripts are served from the
 installed Python packages that ship them (vis-network in ``pyvis``, plotly.js in ``plotly``), never copied into
 this repository; a missing package is a 404 naming it.
 """

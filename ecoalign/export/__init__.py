@@ -1,1 +1,1 @@
-"""Training data from stored thought graphs: TRL's DPO, SFT and KTO datasets (docs/audit-export-viewer.md)."""
+"""Training data from stored thought graphs: TRL's DPO, SFT and KTO datasets (docs/audit.md)."""

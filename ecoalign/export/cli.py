@@ -23,7 +23,7 @@ def add_export_parser(sub: Any) -> None:
         "export",
         help="export stored thought graphs as training data (TRL's DPO / SFT / KTO formats, JSONL or Parquet)",
         description="Write the stored jobs' chosen safe paths and their rejected siblings as a TRL dataset, "
-        "plus FILE.manifest.json. See docs/audit-export-viewer.md.",
+        "plus FILE.manifest.json. See docs/audit.md.",
     )
     p.add_argument("--format", required=True, choices=["dpo", "sft", "kto"], help="TRL dataset type")
     p.add_argument("-o", "--output", required=True, metavar="FILE.jsonl|FILE.parquet")
