@@ -174,7 +174,9 @@ def test_schemathesis_stateful_workflows(fuzz_app: FastAPI, fuzz_tenant: str) ->
     its content, a batch of it → get / cancel the batch, its input file. No 5xx, every response as the spec says,
     and the links really lead somewhere: each read of a just-created resource is seen answering 200."""
     fuzz_app.state.batch_dispatcher = _BatchRecorder()  # batches stay validating: no worker here
-    base = schema.as_state_machine()
+    # The linked families (create -> read) only: with every route of the spec in the machine, a bounded run spends
+    # its scenarios on unlinked operations and may never reach a linked read (the stateless run covers them all).
+    base = schema.include(path_regex=r"^/v1/(jobs|files|batches)").as_state_machine()
     seen: set[tuple[str, str, int]] = set()
 
     class Workflow(base):  # type: ignore[valid-type,misc]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecoalign.cli import main
 from ecoalign.content import Image, Request
 from ecoalign.engine.policy import Policy
+from ecoalign.evaluators.heuristic import EVALUATOR_ID, NODE_EVALUATOR_ID
 from ecoalign.export.dedup import DigestSet
 from ecoalign.export.formats import ExportFormat, Options
 from ecoalign.export.run import export
@@ -97,7 +98,7 @@ def test_dpo_parquet_from_real_jobs_loads_with_datasets_as_trl_expects(db, tmp_p
     assert manifest == result.manifest
     assert (manifest["rows"], manifest["duplicates_removed"], manifest["jobs_read"]) == (4, 2, 3)
     assert manifest["rows_by_source"] == {"lower_value": 2, "pruned_unsafe": 2}
-    assert manifest["evaluators"] == {"heuristic-lexicon@1": 4}
+    assert manifest["evaluators"] == {EVALUATOR_ID: 4, NODE_EVALUATOR_ID: 4}  # the scan and the node scorer
 
 
 def test_kto_and_sft_jsonl_with_image_paths(db, tmp_path: Path):
@@ -132,7 +133,7 @@ def test_filters_select_jobs(db, tmp_path: Path):
     assert none.manifest["filters"] == {"strategy": "ecoalign"}
     safe = export(db, tmp_path / "some.jsonl", Options(ExportFormat.SFT), spec=JobFilter(min_path_safety=0.9))
     assert safe.manifest["jobs_read"] == 3
-    by_judge = JobFilter(evaluator="heuristic-lexicon@1", decision="answered")
+    by_judge = JobFilter(evaluator=NODE_EVALUATOR_ID, decision="answered")
     assert export(db, tmp_path / "j.jsonl", Options(ExportFormat.SFT), spec=by_judge).manifest["jobs_read"] == 3
     other = JobFilter(evaluator="llm-judge:x")
     assert export(db, tmp_path / "o.jsonl", Options(ExportFormat.SFT), spec=other).manifest["jobs_read"] == 0
