@@ -197,7 +197,8 @@ def test_no_route_outside_the_spec_escapes_the_walk(app: FastAPI) -> None:
         assert path in PUBLIC_UNLISTED, f"{path} is served outside the spec (so the walks miss it): {route!r}"
         assert not path.startswith("/v1/"), f"{path}: an API route must be in the spec, so the walks cover it"
         if isinstance(route, (APIRoute, Route)):
-            assert context.methods is not None and context.methods <= {"GET", "HEAD"}, (path, context.methods)
+            assert context.methods is not None, path
+            assert context.methods <= {"GET", "HEAD"}, f"{path}: public pages are GET only"
         elif isinstance(route, Mount):
             assert isinstance(route.app, StaticFiles), f"{path} mounts {route.app!r}, not static files"
         else:
@@ -211,7 +212,8 @@ def test_no_route_outside_the_spec_escapes_the_walk(app: FastAPI) -> None:
 def unlisted_url_groups(path: str, route: BaseRoute, mine: dict[str, str], theirs: dict[str, str]) -> list[list[str]]:
     """The URLs to fetch of a public route outside the spec, in groups that must answer the same bytes."""
     if isinstance(route, Mount):
-        assert isinstance(route.app, StaticFiles) and route.app.directory is not None
+        assert isinstance(route.app, StaticFiles)
+        assert route.app.directory is not None
         files = sorted(p.name for p in Path(route.app.directory).iterdir() if p.is_file())
         assert files, f"{path} serves no file"
         return [[f"{path}/{name}"] for name in files]
@@ -220,7 +222,8 @@ def unlisted_url_groups(path: str, route: BaseRoute, mine: dict[str, str], their
     params = path_params(path)
     if not params:
         return [[path]]
-    assert len(params) == 1 and params[0] in PATH_ID_KINDS, f"say here which URLs of {path} to fetch"
+    assert len(params) == 1, f"say here which URLs of {path} to fetch"
+    assert params[0] in PATH_ID_KINDS, f"say here which URLs of {path} to fetch"
     kinds = PATH_ID_KINDS[params[0]]
     ids = [mine[k] for k in kinds] + [theirs[k] for k in kinds] + [missing_id(k) for k in kinds]
     return [[fill(path, {params[0]: value}) for value in ids]]  # a shell: the same bytes for every id
@@ -314,6 +317,26 @@ def assert_shows_none_of(response: Any, mine: dict[str, str], where: str) -> Non
         assert not theirs, f"{where} lists tenant A's ids to tenant B: {theirs}"
 
 
+def assert_cursors_disclose_nothing(
+    client: TestClient, url: str, op: dict[str, Any], mine: dict[str, str], tenant: TenantKey, where: str
+) -> int:
+    """A's ids as the page cursor (``after``) of B's list are answered exactly like an id of nothing, so a cursor
+    tells B no id of A's exists. (Numbered cursors, ids below a number, disclose nothing of the kind.)"""
+    if "after" not in {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}:
+        return 0
+    nothing = missing_id("any")
+    missing = client.get(url, params={"after": nothing}, headers=tenant.headers)
+    checked = 0
+    for kind, value in mine.items():
+        if kind in NUMBERED:
+            continue
+        response = client.get(url, params={"after": value}, headers=tenant.headers)
+        assert response.status_code == missing.status_code, (where, kind, response.status_code, response.text)
+        assert response.text.replace(value, nothing) == missing.text, (where, kind, response.text, missing.text)
+        checked += 1
+    return checked
+
+
 def owner_choices(params: list[str]) -> list[set[str]]:
     """Which parameters carry tenant A's ids in B's calls: all of them; and, with several, each one alone (the others
     are B's own), so that B's own endpoint does not open A's delivery, nor B's policy A's version."""
@@ -340,8 +363,10 @@ def test_no_resource_of_one_tenant_is_visible_to_another(
     mine = tenant_resources(walk_client, sessions, tenant_a, policy_versions=2)  # version 2: A's, not B's
     theirs = tenant_resources(walk_client, sessions, tenant_b)  # B has its own, so its lists are not trivially empty
     before = a_state(walk_client, tenant_a, mine)
-    assert before["job"] == "queued" and before["review"]["status"] == "pending"
+    assert before["job"] == "queued"
+    assert before["review"]["status"] == "pending"
     walked: set[tuple[str, str]] = set()
+    cursors = 0
     for method, path, op in operations(walk_client):
         if (method, path) in PUBLIC:
             continue
@@ -351,6 +376,7 @@ def test_no_resource_of_one_tenant_is_visible_to_another(
                 response = send(walk_client, method, path, tenant_b.headers)
                 assert response.status_code == 200, (path, response.text)
                 assert_shows_none_of(response, mine, f"GET {path}")
+                cursors += assert_cursors_disclose_nothing(walk_client, path, op, mine, tenant_b, f"GET {path}")
             continue
         body = BODIES.get((method, path))
         if op.get("requestBody", {}).get("required") and body is None:
@@ -372,12 +398,16 @@ def test_no_resource_of_one_tenant_is_visible_to_another(
                 # the owner does see it (the ids are real, the 404 is the isolation) and B sees its own
                 url = fill(path, {p: mine[kind_of[p]] for p in params})
                 assert send(walk_client, method, url, tenant_a.headers).status_code == 200, (method, url)
-                own = send(walk_client, method, fill(path, {p: theirs[kind_of[p]] for p in params}), tenant_b.headers)
+                own_url = fill(path, {p: theirs[kind_of[p]] for p in params})
+                own = send(walk_client, method, own_url, tenant_b.headers)
                 assert own.status_code == 200, (method, path, own.text)
                 assert_shows_none_of(own, mine, f"GET {path} of B's own")
+                cursors += assert_cursors_disclose_nothing(walk_client, own_url, op, mine, tenant_b, f"GET {path}")
         walked.add((method, path))
     with_ids = {(m, p) for m, p, _ in operations(walk_client) if path_params(p) and (m, p) not in PUBLIC}
-    assert walked == with_ids and len(walked) >= 20
+    assert walked == with_ids
+    assert len(walked) >= 20
+    assert cursors >= 7 * 8  # seven paged lists, eight kinds of A's ids each
     assert set(BODIES) <= with_ids, "BODIES names an operation that is gone"
     assert a_state(walk_client, tenant_a, mine) == before  # B's writes did nothing to A's resources
 
