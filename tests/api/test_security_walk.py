@@ -421,3 +421,28 @@ def test_file_content_is_a_download_never_a_page(walk_client: TestClient, tenant
     assert content.headers["content-type"].startswith("application/jsonl")
     assert content.headers["x-content-type-options"] == "nosniff"
     assert content.headers["content-disposition"] == f'attachment; filename="{uploaded.json()["id"]}.jsonl"'
+
+
+# Operations that name a resource in their body rather than their path: (method, path, the kind it names, the body
+# naming an id). Another tenant's id there must be answered exactly like an id of nothing.
+BODY_REFERENCES: list[tuple[str, str, str, Any]] = [
+    ("post", "/v1/batches", "file",
+     lambda v: {"input_file_id": v, "endpoint": "/v1/moderations", "completion_window": "24h"}),
+    ("post", "/v1/moderations", "policy", lambda v: {"input": TEXT, "ecoalign": {"policy": v}}),
+    ("post", "/v1/moderations", "policy", lambda v: {"input": TEXT, "ecoalign": {"policy": {"id": v, "version": 1}}}),
+]
+
+
+def test_ids_of_another_tenant_in_a_body_are_answered_like_ids_of_nothing(
+    walk_client: TestClient, sessions: sessionmaker[Session], tenant_a: TenantKey, tenant_b: TenantKey
+) -> None:
+    mine = tenant_resources(walk_client, sessions, tenant_a)
+    spec = {(m, p) for m, p, _ in operations(walk_client)}
+    nothing = missing_id("any")
+    for method, path, kind, body in BODY_REFERENCES:
+        assert (method, path) in spec, f"{method} {path} is gone: remove it from BODY_REFERENCES"
+        response = send(walk_client, method, path, tenant_b.headers, body(mine[kind]))
+        missing = send(walk_client, method, path, tenant_b.headers, body(nothing))
+        assert response.status_code in (404, 422), (method, path, response.status_code, response.text)
+        assert response.status_code == missing.status_code, (method, path, response.text, missing.text)
+        assert response.text.replace(mine[kind], nothing) == missing.text, (method, path, response.text)
