@@ -170,6 +170,21 @@ def _normal_ppf(p: float) -> float:
     return (lo + hi) / 2
 
 
+def committed_tokens(ctx: ActionContext, nodes: int) -> float:
+    """The tokens an action commits the budget to before it can pay off: E[C_1] of its own ``nodes``, and for a
+    think or a merge also the answer after it.
+
+    A thought has no utility of its own (the forecast credits every gain of a think to the answer written after
+    it), so a think whose follow-up answer no longer fits the remaining budget has only its cost: the budget
+    constraint of the NPV's first two steps, not just of the first. Further simulated thought layers (h > 2)
+    are options the search may skip, so they are not committed.
+    """
+    own = ctx.step_cost * nodes
+    if ctx.action.kind in (ActionKind.THINK, ActionKind.MERGE):
+        return own + ctx.answer_cost
+    return own
+
+
 def gated_value(
     forecast: Forecast, source_safety: float, tau: float, discount: float, cost_weight: float, *, gate: bool = True
 ) -> float:
