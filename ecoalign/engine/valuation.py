@@ -4,8 +4,9 @@
 
 The expectations come from a ``Forecaster``. The default, ``RolloutForecaster``, simulates the next ``h`` steps
 of the search analytically from the scores already in the graph (the "evaluator's forecast" form of a simulated
-rollout): it spends no tokens, so it is pure and free. Any other forecaster (for instance one backed by short
-model continuations) plugs in through the same protocol.
+rollout): it spends no tokens, so it is pure and free. Any other pure forecaster plugs in through the same
+protocol; one backed by short model continuations cannot (the forecaster runs inside the engine's pure step),
+it needs rollouts planned as charged nodes (the design is in docs/results.md, "Not done").
 """
 
 from __future__ import annotations
