@@ -25,6 +25,7 @@ from ecoalign.engine.valuation import (
     ActionKind,
     Forecaster,
     RolloutForecaster,
+    committed_tokens,
     gated_value,
     horizon,
 )
@@ -91,7 +92,8 @@ class ValuedAction:
     action: Action
     value: float
     horizon: int
-    est_tokens: int
+    est_tokens: int  # what its own nodes reserve
+    committed_tokens: int  # est_tokens plus, for a think or merge, the answer after it (what must fit the budget)
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,23 @@ class Search:
             facts = memo[sources] = (safety, self._prompt_tokens(graph, sources))
         return facts
 
+    def _answer_after_thought(self, prompt: int) -> int:
+        """The estimate of an answer written after one more thought below sources whose prompt is ``prompt``."""
+        p = self.policy
+        return prompt + p.thought_tokens + p.answer_tokens + p.eval_tokens
+
+    def _room_held_for_thoughts(self, graph: ThoughtGraph) -> int:
+        """Room kept for the answer after the thoughts still generating: a think is worth only that answer."""
+        thought = NodeKind.THOUGHT  # see _SOURCE_KINDS
+        return max(
+            (
+                self._answer_after_thought(self._prompt_tokens(graph, n.parents))
+                for n in graph.in_flight()
+                if n.kind is thought
+            ),
+            default=0,
+        )
+
     def _value(
         self, graph: ThoughtGraph, action: Action, h: int, s0: float, best_u: float, memo: _Memo
     ) -> ValuedAction:
@@ -385,7 +404,7 @@ class Search:
         depth = max(s.depth for s in sources)
         kind, _, count = self._shape(action)
         step_cost = prompt + self._max_tokens(kind) + p.eval_tokens  # estimate_tokens(...) of each new node
-        answer_cost = prompt + p.answer_tokens + p.eval_tokens + p.thought_tokens
+        answer_cost = self._answer_after_thought(prompt)
         ctx = ActionContext(
             action=action,
             source_safety=forecast_safety,
@@ -398,7 +417,7 @@ class Search:
         )
         forecast = self.forecaster.forecast(ctx, h)
         value = gated_value(forecast, source_safety, p.tau, p.discount, self.cost_weight, gate=self.strategy.gate)
-        return ValuedAction(action, value, h, step_cost * count)
+        return ValuedAction(action, value, h, step_cost * count, round(committed_tokens(ctx, count)))
 
     def _npv_actions(
         self, graph: ThoughtGraph, taken: _Taken, ledger: LedgerView, budget_left: int, slots: int, s0: float
@@ -425,14 +444,17 @@ class Search:
         floor = 0.0 if self.strategy.cost_control else NEG_INF
         planned: list[PlannedNode] = []
         spend = 0
+        held = self._room_held_for_thoughts(graph)  # for the answer after the thinks taken (one serves them all)
         stop_note = ""
         for va in valued:
             if va.value <= floor:
                 stop_note = stop_note or f"economic stop: best remaining action value {va.value:.4f} <= 0"
                 break
-            if va.est_tokens + spend > budget_left:
-                stop_note = (
-                    stop_note or f"budget: {va.action.kind} needs ~{va.est_tokens} tokens, {budget_left - spend} left"
+            follow_up = va.committed_tokens - va.est_tokens
+            if spend + va.est_tokens + max(held, follow_up) > budget_left:
+                stop_note = stop_note or (
+                    f"budget: {va.action.kind} needs ~{va.committed_tokens} tokens"
+                    f"{' with the answer after it' if follow_up else ''}, {budget_left - spend - held} left"
                 )
                 continue
             if slots <= 0:
@@ -440,6 +462,7 @@ class Search:
             nodes = self._action_nodes(graph, va.action)
             planned += nodes
             spend += va.est_tokens
+            held = max(held, follow_up)
             slots -= len(nodes)
         return planned, valued, stop_note
 

@@ -4,8 +4,9 @@
 
 The expectations come from a ``Forecaster``. The default, ``RolloutForecaster``, simulates the next ``h`` steps
 of the search analytically from the scores already in the graph (the "evaluator's forecast" form of a simulated
-rollout): it spends no tokens, so it is pure and free. Any other forecaster (for instance one backed by short
-model continuations) plugs in through the same protocol.
+rollout): it spends no tokens, so it is pure and free. Any other pure forecaster plugs in through the same
+protocol; one backed by short model continuations cannot (the forecaster runs inside the engine's pure step),
+it needs rollouts planned as charged nodes (the design is in docs/results.md, "Not done").
 """
 
 from __future__ import annotations
@@ -168,6 +169,21 @@ def _normal_ppf(p: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+def committed_tokens(ctx: ActionContext, nodes: int) -> float:
+    """The tokens an action commits the budget to before it can pay off: E[C_1] of its own ``nodes``, and for a
+    think or a merge also the answer after it.
+
+    A thought has no utility of its own (the forecast credits every gain of a think to the answer written after
+    it), so a think whose follow-up answer no longer fits the remaining budget has only its cost: the budget
+    constraint of the NPV's first two steps, not just of the first. Further simulated thought layers (h > 2)
+    are options the search may skip, so they are not committed.
+    """
+    own = ctx.step_cost * nodes
+    if ctx.action.kind in (ActionKind.THINK, ActionKind.MERGE):
+        return own + ctx.answer_cost
+    return own
 
 
 def gated_value(
