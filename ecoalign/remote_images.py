@@ -85,7 +85,7 @@ def checked_address(
 
 
 @dataclass(frozen=True)
-class _PinnedTarget:
+class PinnedTarget:
     """Where to connect (the checked address, never the name again) and the name the server is told (Host, SNI)."""
 
     url: httpx.URL
@@ -93,24 +93,30 @@ class _PinnedTarget:
     host_header: str
 
 
-def _pinned_target(
-    url: str, schemes: Sequence[str], *, resolve: Resolver, allow: Callable[[IPAddress], bool]
-) -> _PinnedTarget:
-    """Check ``url`` (scheme, no credentials, port) and resolve its host once. A host that resolves to an internal
-    address is refused as such even when its scheme would be refused too."""
+def pinned_target(
+    url: str,
+    schemes: Sequence[str],
+    *,
+    resolve: Resolver = system_resolve,
+    allow: Callable[[IPAddress], bool] = is_public,
+    field: str = "image_url",
+) -> PinnedTarget:
+    """Check ``url`` (scheme, no credentials, port) and resolve its host once: the one rule for every URL this
+    service connects to (remote images, webhook targets; ``field`` names it in the errors). A host that resolves
+    to an internal address is refused as such even when its scheme would be refused too."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise MediaError(f"image_url must be an {' or '.join(schemes)} URL with a host")
+        raise MediaError(f"{field} must be an {' or '.join(schemes)} URL with a host")
     if parts.username or parts.password:
-        raise MediaError("image_url must not carry credentials")
+        raise MediaError(f"{field} must not carry credentials")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise MediaError("image_url has an invalid port") from None
+        raise MediaError(f"{field} has an invalid port") from None
     host = parts.hostname
     address = checked_address(host, port, resolve=resolve, allow=allow)  # internal targets: refused first
     if parts.scheme not in schemes:
-        raise MediaError(f"image_url must be an {' or '.join(schemes)} URL (plain http is not fetched)")
+        raise MediaError(f"{field} must be an {' or '.join(schemes)} URL (plain http is refused)")
     target = httpx.URL(
         scheme=parts.scheme,
         host=str(address),
@@ -118,7 +124,7 @@ def _pinned_target(
         path=parts.path or "/",
         query=parts.query.encode("ascii", "ignore") or None,
     )
-    return _PinnedTarget(target, host, host if parts.port is None else f"{host}:{port}")
+    return PinnedTarget(target, host, host if parts.port is None else f"{host}:{port}")
 
 
 def _image_content_type(response: httpx.Response, url: str) -> str:
@@ -163,7 +169,7 @@ def pinned_fetcher(
     schemes = ("https", "http") if allow_http else ("https",)
 
     def fetch(url: str) -> Image:
-        target = _pinned_target(url, schemes, resolve=resolve, allow=allow)
+        target = pinned_target(url, schemes, resolve=resolve, allow=allow)
         deadline = time.monotonic() + timeout_s
         try:
             with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=verify) as client:

@@ -11,13 +11,11 @@ reach inside. https only; redirects are not followed (a 3xx is a failed attempt)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from ecoalign.media import MediaError
-from ecoalign.remote_images import IPAddress, Resolver, checked_address, is_public, system_resolve
+from ecoalign.remote_images import IPAddress, PinnedTarget, Resolver, is_public, pinned_target, system_resolve
 
 MAX_URL_CHARS = 2048
 
@@ -33,39 +31,19 @@ def allow_for(loopback: bool) -> Callable[[IPAddress], bool]:
     return lambda address: is_public(address) or address.is_loopback
 
 
-@dataclass(frozen=True)
-class Target:
-    """The checked address to connect to, and the name the server is told (Host, SNI)."""
-
-    url: httpx.URL
-    host: str
-    host_header: str
+Target = PinnedTarget  # the checked address to connect to, and the name the server is told (Host, SNI)
 
 
 def check_target(url: str, *, loopback: bool = False, resolve: Resolver = system_resolve) -> Target:
-    """Check ``url`` and resolve its host once; raises ``TargetRefused`` naming the reason."""
+    """Check ``url`` and resolve its host once (``remote_images.pinned_target``, the rule remote images obey);
+    raises ``TargetRefused`` naming the reason."""
     if len(url) > MAX_URL_CHARS:
         raise TargetRefused(f"url is longer than {MAX_URL_CHARS} characters")
-    parts = urlsplit(url)
     schemes = ("https", "http") if loopback else ("https",)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise TargetRefused(f"url must be an {' or '.join(schemes)} URL with a host")
-    if parts.username or parts.password:
-        raise TargetRefused("url must not carry credentials")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise TargetRefused("url has an invalid port") from None
-    try:
-        address = checked_address(parts.hostname, port, resolve=resolve, allow=allow_for(loopback))
+        return pinned_target(url, schemes, resolve=resolve, allow=allow_for(loopback), field="url")
     except MediaError as exc:
         raise TargetRefused(str(exc).replace("image host", "webhook host")) from None
-    if parts.scheme not in schemes:  # after the address: an internal target is refused as such
-        raise TargetRefused("url must be an https URL (plain http is not sent)")
-    target = httpx.URL(scheme=parts.scheme, host=str(address), port=port, path=parts.path or "/",
-                       query=parts.query.encode("ascii", "ignore") or None)
-    host = parts.hostname
-    return Target(target, host, host if parts.port is None else f"{host}:{port}")
 
 
 def post(target: Target, body: bytes, headers: dict[str, str], *, timeout_s: float) -> httpx.Response:
