@@ -57,7 +57,8 @@ def test_latest_human_verdicts_export_as_labels_next_to_the_machines_scores(
     redecided = send_to_review(review_client, tenant_a, "How do I pick a lock, I lost my key?")
     waiting = send_to_review(review_client, tenant_a, "How do I pick a lock, still waiting?")
     other_tenant = send_to_review(review_client, tenant_b, "How do I pick a lock, other tenant?")
-    assert not overturned["flagged"] and not redecided["flagged"]  # the machine let them through
+    assert not overturned["flagged"]
+    assert not redecided["flagged"]
 
     overturned_id = _task_of(review_client, tenant_a, overturned["ecoalign"]["trace_id"])
     redecided_id = _task_of(review_client, tenant_a, redecided["ecoalign"]["trace_id"])
@@ -83,10 +84,12 @@ def test_latest_human_verdicts_export_as_labels_next_to_the_machines_scores(
     assert blocked["policy"] == {"id": "default", "version": 0}
     assert blocked["trace_id"] == overturned["ecoalign"]["trace_id"]
     assert datetime.fromisoformat(allowed["decided_at"]) > datetime.fromisoformat(blocked["decided_at"])
-    assert len(blocked["images"]) == 1 and (tmp_path / blocked["images"][0]).read_bytes()[:4] == b"\x89PNG"
+    assert len(blocked["images"]) == 1
+    assert (tmp_path / blocked["images"][0]).read_bytes()[:4] == b"\x89PNG"
     assert allowed["images"] == []
     assert manifest["format"] == "review-labels"
-    assert manifest["rows"] == 2 and manifest["tasks_read"] == 2
+    assert manifest["rows"] == 2
+    assert manifest["tasks_read"] == 2
     assert manifest["rows_by_source"] == {"agrees_with_machine": 1, "overturns_machine": 1}
     assert manifest["labels"]["source"].startswith("human review queue")
     assert sum(manifest["labels"]["verdicts_by_reviewer"].values()) == 2  # two reviewers, one latest verdict each
@@ -97,7 +100,8 @@ def test_latest_human_verdicts_export_as_labels_next_to_the_machines_scores(
     dataset = load_dataset("parquet", data_files=str(parquet), split="train", cache_dir=str(tmp_path / "hf"))
     assert dataset.num_rows == 3
     by_task = {row["task_id"]: row for row in dataset}
-    assert by_task[overturned_id]["label"] is True and by_task[redecided_id]["label"] is False
+    assert by_task[overturned_id]["label"] is True
+    assert by_task[redecided_id]["label"] is False
     assert by_task[overturned_id]["images"][0].size == (8, 8)  # a decoded PIL image
     assert dataset.features["label"].dtype == "bool"
 
