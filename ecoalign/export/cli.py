@@ -1,4 +1,6 @@
-"""``ecoalign export --format dpo|sft|kto [--filter KEY=VALUE ...] [--db URL] -o FILE.jsonl|FILE.parquet``."""
+"""``ecoalign export --format dpo|sft|kto|review-labels [--filter KEY=VALUE ...] [--db URL] -o FILE``
+
+(FILE: ``.jsonl`` or ``.parquet``.)"""
 
 from __future__ import annotations
 
@@ -16,23 +18,28 @@ FILTER_KEYS = (
     "tenant_id", "strategy", "decision", "evaluator", "created_after", "created_before", "min_path_safety",
     "max_path_safety",
 )
+LABEL_FILTER_KEYS = ("tenant_id", "policy_id", "created_after", "created_before")  # review-labels: of the tasks
 
 
 def add_export_parser(sub: Any) -> None:
     p = sub.add_parser(
         "export",
-        help="export stored thought graphs as training data (TRL's DPO / SFT / KTO formats, JSONL or Parquet)",
+        help="export stored thought graphs as training data (TRL's DPO / SFT / KTO formats, JSONL or Parquet), "
+        "or the human review verdicts as classifier labels (review-labels)",
         description="Write the stored jobs' chosen safe paths and their rejected siblings as a TRL dataset, "
+        "or (review-labels) each decided review task's item with its latest human verdict, "
         "plus FILE.manifest.json. See docs/audit.md.",
     )
-    p.add_argument("--format", required=True, choices=["dpo", "sft", "kto"], help="TRL dataset type")
+    p.add_argument("--format", required=True, choices=["dpo", "sft", "kto", "review-labels"],
+                   help="TRL dataset type, or review-labels (text + human label, for a moderation classifier)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.jsonl|FILE.parquet")
     p.add_argument(
         "--filter",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help=f"only jobs where KEY=VALUE (repeatable; keys: {', '.join(FILTER_KEYS)}; dates in ISO 8601)",
+        help=f"only jobs where KEY=VALUE (repeatable; keys: {', '.join(FILTER_KEYS)}; for review-labels: "
+        f"{', '.join(LABEL_FILTER_KEYS)}; dates in ISO 8601)",
     )
     p.add_argument("--db", default=os.environ.get("ECOALIGN_DB_URL"), help="database (default: $ECOALIGN_DB_URL)")
     p.add_argument(
@@ -71,19 +78,23 @@ def _value(key: str, raw: str) -> Any:
     return raw
 
 
-def parse_filters(items: list[str]) -> Any:
-    """``KEY=VALUE`` strings as a ``JobFilter`` (a bad one is a CLI error naming it)."""
+def parse_filters(items: list[str], *, labels: bool = False) -> Any:
+    """``KEY=VALUE`` strings as a ``JobFilter`` (a ``LabelFilter`` for review-labels; a bad one is a CLI error
+    naming it)."""
     from ecoalign.store.exports import JobFilter
+    from ecoalign.store.reviews import LabelFilter
 
-    known = {f.name for f in fields(JobFilter)}
+    kind: Any = LabelFilter if labels else JobFilter
+    keys = LABEL_FILTER_KEYS if labels else FILTER_KEYS
+    known = {f.name for f in fields(kind)}
     values: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in known:
-            raise CliError(f"--filter {item!r}: expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}")
+            raise CliError(f"--filter {item!r}: expected KEY=VALUE with KEY one of {', '.join(keys)}")
         values[key] = _value(key, raw.strip())
-    return JobFilter(**values)
+    return kind(**values)
 
 
 def _check_output(args: argparse.Namespace) -> Path:
@@ -111,9 +122,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ecoalign.settings import get_settings
     from ecoalign.store.db import make_engine, session_factory
     from ecoalign.store.exports import count_finished_jobs
+    from ecoalign.store.reviews import count_human_labels
 
     output = _check_output(args)
-    spec = parse_filters(args.filter)
+    labels = args.format == "review-labels"
+    spec = parse_filters(args.filter, labels=labels)
     options = Options(ExportFormat(args.format), text_content=args.text_content, pairs_per_prompt=args.pairs_per_prompt)
     images = ImageMode.NONE if args.text_content else ImageMode(args.images)
     url = args.db or get_settings().db_url
@@ -121,10 +134,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         factory = session_factory(engine)
         try:
-            total = count_finished_jobs(factory, spec)
+            total = count_human_labels(factory, spec) if labels else count_finished_jobs(factory, spec)
         except DBAPIError as exc:
-            raise CliError(f"cannot read jobs from {engine.url.render_as_string()}: {exc.orig}") from None
-        with tqdm(total=total, unit="job", disable=args.no_progress, file=sys.stderr) as bar:
+            what = "review tasks" if labels else "jobs"
+            raise CliError(f"cannot read {what} from {engine.url.render_as_string()}: {exc.orig}") from None
+        with tqdm(total=total, unit="task" if labels else "job", disable=args.no_progress, file=sys.stderr) as bar:
             result = export(
                 factory, output, options, spec=spec, images=images, with_ids=args.with_ids,
                 batch_size=args.batch_size, progress=bar.update,
@@ -132,8 +146,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     m = result.manifest
+    unit = "tasks" if labels else "jobs"
     print(
-        f"{m['rows']} {args.format} rows from {m['jobs_used']} of {m['jobs_read']} jobs "
+        f"{m['rows']} {args.format} rows from {m[unit + '_used']} of {m[unit + '_read']} {unit} "
         f"({m['duplicates_removed']} duplicates removed) -> {output}; manifest {result.manifest_path}",
         file=sys.stderr,
     )

@@ -39,6 +39,7 @@ class ExportFormat(StrEnum):
     DPO = "dpo"
     SFT = "sft"
     KTO = "kto"
+    REVIEW_LABELS = "review-labels"  # not TRL: a moderation classifier's (text, label) rows (ecoalign.export.labels)
 
 
 # The TRL columns of each format (``images`` is added by the writer when images are exported).
@@ -46,6 +47,10 @@ COLUMNS: dict[ExportFormat, tuple[str, ...]] = {
     ExportFormat.DPO: ("prompt", "chosen", "rejected"),
     ExportFormat.SFT: ("messages",),
     ExportFormat.KTO: ("prompt", "completion", "label"),
+    ExportFormat.REVIEW_LABELS: (
+        "text", "label", "verdict", "categories", "machine_flagged", "machine_categories", "machine_category_scores",
+        "policy", "trace_id", "task_id", "decided_at",
+    ),
 }
 
 
@@ -68,11 +73,12 @@ class Example:
     images: tuple[ExampleImage, ...]
     job_id: str
     node_ids: tuple[str, ...]
-    source: str  # chosen | pruned_unsafe | lower_value
+    source: str  # chosen | pruned_unsafe | lower_value | agrees_with_machine | overturns_machine
     evaluators: frozenset[str]
+    ids: dict[str, Any] = field(default_factory=dict)  # written, but not content: outside the digest
 
     def digest(self) -> int:
-        """64 bits of the row's content (columns and image hashes): equal rows, equal digests."""
+        """64 bits of the row's content (columns and image hashes, not ``ids``): equal rows, equal digests."""
         canonical = json.dumps(
             [self.columns, [image.sha256 for image in self.images]], sort_keys=True, ensure_ascii=False
         )
@@ -95,6 +101,7 @@ class Tally:
     skipped: Counter[str] = field(default_factory=Counter)
     rows_by_source: Counter[str] = field(default_factory=Counter)
     evaluators: Counter[str] = field(default_factory=Counter)
+    reviewers: Counter[str] = field(default_factory=Counter)  # review-labels: whose verdicts the labels are
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ from typing import Any
 from ecoalign import __version__
 from ecoalign.export.formats import Tally
 from ecoalign.store.exports import JobFilter
+from ecoalign.store.reviews import LabelFilter
+
+# Where a review-labels export's labels come from (the manifest says it, so a training set names its annotators).
+LABEL_SOURCE = "human review queue: review_decisions, the latest verdict of each decided review_tasks row"
 
 
 def manifest_path(output: Path) -> Path:
@@ -29,7 +33,7 @@ def build_manifest(
     columns: list[str],
     images: str,
     text_content: bool,
-    spec: JobFilter,
+    spec: JobFilter | LabelFilter,
     tally: Tally,
     rows: int,
     duplicates: int,
@@ -37,7 +41,8 @@ def build_manifest(
     dedup_bytes: int,
     elapsed_s: float,
 ) -> dict[str, Any]:
-    return {
+    unit = "tasks" if isinstance(spec, LabelFilter) else "jobs"  # what was read: review tasks, or jobs
+    manifest: dict[str, Any] = {
         "file": output.name,
         "format": fmt,
         "file_format": output.suffix.lstrip("."),
@@ -47,9 +52,9 @@ def build_manifest(
         "rows": rows,
         "rows_by_source": dict(sorted(tally.rows_by_source.items())),
         "duplicates_removed": duplicates,
-        "jobs_read": tally.jobs_read,
-        "jobs_used": tally.jobs_used,
-        "jobs_skipped": dict(sorted(tally.skipped.items())),
+        f"{unit}_read": tally.jobs_read,
+        f"{unit}_used": tally.jobs_used,
+        f"{unit}_skipped": dict(sorted(tally.skipped.items())),
         "evaluators": dict(sorted(tally.evaluators.items())),
         "image_files_written": image_files,
         "filters": {k: _plain(v) for k, v in asdict(spec).items() if v is not None},
@@ -62,6 +67,13 @@ def build_manifest(
         "created_at": datetime.now(UTC).isoformat(),
         "ecoalign_version": __version__,
     }
+    if isinstance(spec, LabelFilter):
+        manifest["labels"] = {
+            "source": LABEL_SOURCE,
+            "label": "true when the verdict is flag or block (unsafe), false for allow",
+            "verdicts_by_reviewer": dict(sorted(tally.reviewers.items())),  # API key ids of the reviewers
+        }
+    return manifest
 
 
 def write_manifest(output: Path, manifest: dict[str, Any]) -> Path:

@@ -1,9 +1,10 @@
-"""One export: stream finished jobs out of the store, turn them into examples, drop duplicates, write, manifest."""
+"""One export: stream finished jobs (or decided review tasks) out of the store, turn them into examples, drop
+duplicates, write, manifest."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.export.dedup import DigestSet
-from ecoalign.export.formats import Example, Options, Tally, examples_of
+from ecoalign.export.formats import Example, ExportFormat, Options, Tally, examples_of
+from ecoalign.export.labels import label_examples
 from ecoalign.export.manifest import build_manifest, write_manifest
 from ecoalign.export.writer import ExampleWriter, ImageMode
 from ecoalign.store.exports import JobFilter, iter_finished_jobs
+from ecoalign.store.reviews import LabelFilter, iter_human_labels
 
 
 @dataclass(frozen=True)
@@ -24,20 +27,38 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
+def _example_batches(
+    factory: sessionmaker[Session], options: Options, spec: JobFilter | LabelFilter, batch_size: int, tally: Tally
+) -> Iterator[tuple[int, list[Example]]]:
+    """(records read, their examples) a batch at a time: finished jobs, or for review-labels decided tasks."""
+    if options.format is ExportFormat.REVIEW_LABELS:
+        if not isinstance(spec, LabelFilter):
+            raise TypeError("review-labels exports take a LabelFilter")
+        for labels in iter_human_labels(factory, spec, batch_size=batch_size):
+            yield len(labels), [e for label in labels for e in label_examples(label, options, tally)]
+        return
+    if not isinstance(spec, JobFilter):
+        raise TypeError(f"{options.format.value} exports take a JobFilter")
+    for jobs in iter_finished_jobs(factory, spec, batch_size=batch_size):
+        yield len(jobs), [e for job in jobs for e in examples_of(job, options, tally)]
+
+
 def export(
     factory: sessionmaker[Session],
     output: Path,
     options: Options,
     *,
-    spec: JobFilter | None = None,
+    spec: JobFilter | LabelFilter | None = None,
     images: ImageMode = ImageMode.PATHS,
     with_ids: bool = False,
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
 ) -> ExportResult:
     """Write ``output`` and its manifest. Memory: one batch of jobs and their rows, plus the digest table
-    (16-32 bytes a row written). ``progress(n)`` is called with the jobs read in each batch."""
-    spec = spec or JobFilter()
+    (16-32 bytes a row written). ``progress(n)`` is called with the records (jobs, or review tasks) read in each
+    batch."""
+    labels = options.format is ExportFormat.REVIEW_LABELS
+    spec = spec or (LabelFilter() if labels else JobFilter())
     if options.text_content:
         images = ImageMode.NONE  # text-only rows (jobs with images are skipped)
     started = time.perf_counter()
@@ -46,20 +67,19 @@ def export(
     rows = duplicates = 0
     writer = ExampleWriter(output, options.format, images, text_content=options.text_content, with_ids=with_ids)
     try:
-        for batch in iter_finished_jobs(factory, spec, batch_size=batch_size):
+        for read, examples in _example_batches(factory, options, spec, batch_size, tally):
             fresh: list[Example] = []
-            for job in batch:
-                for example in examples_of(job, options, tally):
-                    if not seen.add(example.digest()):
-                        duplicates += 1
-                        continue
-                    fresh.append(example)
-                    tally.rows_by_source[example.source] += 1
-                    tally.evaluators.update(example.evaluators)
+            for example in examples:
+                if not seen.add(example.digest()):
+                    duplicates += 1
+                    continue
+                fresh.append(example)
+                tally.rows_by_source[example.source] += 1
+                tally.evaluators.update(example.evaluators)
             writer.write(fresh)
             rows += len(fresh)
             if progress is not None:
-                progress(len(batch))
+                progress(read)
         writer.commit()
     except BaseException:
         writer.abort()

@@ -58,10 +58,30 @@ def _text_part() -> pa.DataType:
     return pa.struct([("type", pa.string()), ("text", pa.string())])
 
 
+# review-labels (ecoalign.export.labels): a classifier's columns, not conversations.
+LABEL_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "label": pa.bool_(),
+    "verdict": pa.string(),
+    "categories": pa.list_(pa.string()),
+    "machine_flagged": pa.bool_(),
+    "machine_categories": pa.list_(pa.string()),
+    "machine_category_scores": pa.list_(pa.struct([("category", pa.string()), ("score", pa.float64())])),
+    "policy": pa.struct([("id", pa.string()), ("version", pa.int64())]),
+    "trace_id": pa.string(),
+    "task_id": pa.string(),
+    "decided_at": pa.string(),  # ISO 8601, UTC
+}
+
+
 def arrow_schema(fmt: ExportFormat, images: ImageMode, text_content: bool, with_ids: bool) -> pa.Schema:
     content = pa.string() if text_content else pa.list_(_text_part())
     conversation = pa.list_(pa.struct([("role", pa.string()), ("content", content)]))
-    fields = [(name, pa.bool_() if name == "label" else conversation) for name in COLUMNS[fmt]]
+    if fmt is ExportFormat.REVIEW_LABELS:
+        fields = [(name, LABEL_TYPES[name]) for name in COLUMNS[fmt]]
+        with_ids = False  # the row names its task and trace already
+    else:
+        fields = [(name, pa.bool_() if name == "label" else conversation) for name in COLUMNS[fmt]]
     if images is not ImageMode.NONE:
         fields.append(("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))))
     if with_ids:
@@ -79,7 +99,8 @@ def _feature(kind: pa.DataType) -> Any:
         if names == {"bytes", "path"}:
             return {"_type": "Image"}
         return {kind.field(i).name: _feature(kind.field(i).type) for i in range(kind.num_fields)}
-    dtype = {pa.string(): "string", pa.bool_(): "bool", pa.binary(): "binary"}[kind]
+    dtype = {pa.string(): "string", pa.bool_(): "bool", pa.binary(): "binary", pa.int64(): "int64",
+             pa.float64(): "float64"}[kind]
     return {"dtype": dtype, "_type": "Value"}
 
 
@@ -96,8 +117,8 @@ class ExampleWriter:
         self.output = output
         self.parquet = output.suffix == ".parquet"
         self.images = images
-        self.with_ids = with_ids
         self.schema = arrow_schema(fmt, images, text_content, with_ids)
+        self.with_ids = "job_id" in self.schema.names
         self.partial = output.with_name(output.name + ".partial")
         self._files = _ImageFiles(output) if images is ImageMode.PATHS else None
         self._parquet: pq.ParquetWriter | None = None
@@ -112,7 +133,7 @@ class ExampleWriter:
         return self._files.written if self._files is not None else 0
 
     def _row(self, example: Example) -> dict[str, Any]:
-        row = dict(example.columns)
+        row = {**example.columns, **example.ids}
         if self.images is ImageMode.PATHS:
             if self._files is None:
                 raise RuntimeError("image paths asked for, but the writer has no image folder")

@@ -8,12 +8,13 @@ each, so two reviewers racing on one task cannot both win, on Postgres or SQLite
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ecoalign.store.base import utcnow
 from ecoalign.store.batch_models import ModerationTrace
@@ -187,39 +188,102 @@ def task_of_trace(session: Session, tenant_id: str, trace_id: str) -> ReviewTask
 
 
 @dataclass(frozen=True)
+class LabelFilter:
+    """Which decided tasks become human labels (every field optional; all given ones must hold)."""
+
+    tenant_id: str | None = None
+    policy_id: str | None = None
+    created_after: datetime | None = None  # the task's creation: when the machine decided the item
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
 class HumanLabel:
     """One reviewed item and its latest human verdict: a label the training-data export can use."""
 
     task_id: str
+    tenant_id: str
     trace_id: str
     item: dict[str, Any]
     verdict: str
     categories: list[str]
+    reviewer: str
     machine_flagged: bool
+    machine_result: dict[str, Any]
+    policy_id: str | None
+    policy_version: int | None
     decided_at: datetime
 
 
-def human_labels(session: Session, tenant_id: str, *, limit: int = 10_000) -> list[HumanLabel]:
-    """(item, human label) pairs: each decided task with its latest verdict, oldest decision first."""
-    latest = (
-        select(ReviewDecision.task_id, func.max(ReviewDecision.created_at).label("at"))
-        .where(ReviewDecision.tenant_id == tenant_id)
-        .group_by(ReviewDecision.task_id)
-        .subquery()
+def _latest_decision_id() -> Any:
+    """The id of a task's latest verdict (a correlated subquery: only it counts, earlier ones are history)."""
+    return (
+        select(ReviewDecision.id)
+        .where(ReviewDecision.task_id == ReviewTask.id)
+        .order_by(ReviewDecision.created_at.desc(), ReviewDecision.id.desc())
+        .limit(1)
+        .correlate(ReviewTask)
+        .scalar_subquery()
     )
-    rows = session.execute(
+
+
+def _label_conditions(spec: LabelFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [ReviewTask.status == ReviewStatus.DECIDED.value]
+    if spec.tenant_id is not None:
+        where.append(ReviewTask.tenant_id == spec.tenant_id)
+    if spec.policy_id is not None:
+        where.append(ReviewTask.policy_id == spec.policy_id)
+    if spec.created_after is not None:
+        where.append(ReviewTask.created_at >= spec.created_after)
+    if spec.created_before is not None:
+        where.append(ReviewTask.created_at < spec.created_before)
+    return where
+
+
+def human_labels(session: Session, spec: LabelFilter, *, after: str | None = None,
+                 limit: int = 256) -> list[HumanLabel]:
+    """One keyset page of (item, human label) pairs: decided tasks in id order after ``after``, each with its
+    latest verdict (a reopened task waiting for a second opinion is not decided, so it gives none)."""
+    statement = (
         select(ReviewTask, ReviewDecision)
-        .join(ReviewDecision, ReviewDecision.task_id == ReviewTask.id)
-        .join(latest, and_(latest.c.task_id == ReviewDecision.task_id, latest.c.at == ReviewDecision.created_at))
-        .where(ReviewTask.tenant_id == tenant_id, ReviewTask.status == ReviewStatus.DECIDED.value)
-        .order_by(ReviewDecision.created_at, ReviewDecision.id)
+        .join(ReviewDecision, ReviewDecision.id == _latest_decision_id())
+        .where(*_label_conditions(spec))
+        .order_by(ReviewTask.id)
         .limit(limit)
-    ).all()
+    )
+    if after is not None:
+        statement = statement.where(ReviewTask.id > after)
     return [
-        HumanLabel(task.id, task.trace_id, task.item, d.verdict, list(d.categories), task.machine_flagged,
+        HumanLabel(task.id, task.tenant_id, task.trace_id, task.item, d.verdict, list(d.categories), d.reviewer,
+                   task.machine_flagged, dict(task.machine_result), task.policy_id, task.policy_version,
                    d.created_at)
-        for task, d in rows
+        for task, d in session.execute(statement).all()
     ]
+
+
+def iter_human_labels(
+    factory: sessionmaker[Session], spec: LabelFilter, *, batch_size: int = 256
+) -> Iterator[list[HumanLabel]]:
+    """Every matching label, ``batch_size`` at a time, each batch in its own short transaction (the export's
+    reads, like ``store.exports``: bounded memory, no snapshot held open)."""
+    after: str | None = None
+    while True:
+        with factory() as session, session.begin():
+            batch = human_labels(session, spec, after=after, limit=batch_size)
+        if not batch:
+            return
+        yield batch
+        if len(batch) < batch_size:
+            return
+        after = batch[-1].task_id
+
+
+def count_human_labels(factory: sessionmaker[Session], spec: LabelFilter) -> int:
+    """How many decided tasks match (for the progress bar)."""
+    with factory() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(ReviewTask).where(*_label_conditions(spec))
+        ) or 0)
 
 
 # -- metrics (read at scrape time by api/metrics.py) -------------------------------------------------------------

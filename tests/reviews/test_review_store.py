@@ -48,5 +48,5 @@ def test_leases_decisions_and_labels_on_both_back_ends(db: sessionmaker[Session]
         page = store.list_tasks(s, tenant_id, status="decided", category="illicit", policy_id=None,
                                 policy_version=None, limit=10, after=None)
         assert [t.id for t in page.items] == [task_id]
-        labels = store.human_labels(s, tenant_id)
+        labels = store.human_labels(s, store.LabelFilter(tenant_id=tenant_id))
     assert [(lab.verdict, lab.categories, lab.item["text"]) for lab in labels] == [("flag", ["illicit"], "pick a lock")]

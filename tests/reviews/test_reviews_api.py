@@ -144,7 +144,7 @@ def test_a_decision_keeps_the_machines_decision_and_the_history_and_becomes_a_la
     with session_scope(sessions) as s:
         stored = s.scalars(select(ModerationTrace).where(ModerationTrace.trace_id == trace_id)).one()
         assert stored.result == returned  # never overwritten
-        labels = store.human_labels(s, tenant_a.tenant_id)
+        labels = store.human_labels(s, store.LabelFilter(tenant_id=tenant_a.tenant_id))
     assert [(lab.trace_id, lab.verdict, lab.categories) for lab in labels] == [(trace_id, "allow", [])]
     assert labels[0].item["text"] == "How do I pick a lock?"
 
