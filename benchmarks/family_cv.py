@@ -37,13 +37,14 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecoalign.content import Image, Request  # noqa: E402
-from ecoalign.evaluators.embedder import load_minilm  # noqa: E402
-from ecoalign.evaluators.ocr import OcrEngine  # noqa: E402
-from ecoalign.evaluators.safety_model import SafetyModel  # noqa: E402
-from ecoalign.evaluators.scanner import OfflineScanner  # noqa: E402
-from training.safety_corpus import CORPUS_PATH, load_corpus  # noqa: E402
-from training.train_safety import EPOCHS, MEMBERS, WEIGHT_DECAY, cached_embeddings, predict, save_head, targets, train  # noqa: E402
+from ecoalign.content import Image, Request
+from ecoalign.evaluators.embedder import load_minilm
+from ecoalign.evaluators.ocr import OcrEngine
+from ecoalign.evaluators.safety_model import SafetyModel
+from ecoalign.evaluators.scanner import OfflineScanner
+from training.corpus_families import ROUND3_FAMILIES
+from training.safety_corpus import CORPUS_PATH, load_corpus
+from training.train_safety import EPOCHS, MEMBERS, WEIGHT_DECAY, cached_embeddings, predict, save_head, targets, train
 
 AXES = ("topic", "template", "source")
 HASH_FOLDS = 5
@@ -76,11 +77,16 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 
 def balanced(flagged: np.ndarray, unsafe: np.ndarray) -> float:
-    parts = [flagged[unsafe].mean() if unsafe.any() else np.nan, (~flagged[~unsafe]).mean() if (~unsafe).any() else np.nan]
+    parts = [
+        flagged[unsafe].mean() if unsafe.any() else np.nan,
+        (~flagged[~unsafe]).mean() if (~unsafe).any() else np.nan,
+    ]
     return float(np.nanmean(parts))
 
 
-def cluster_bootstrap(flagged: np.ndarray, unsafe: np.ndarray, units: list[str], n_boot: int = 1000) -> tuple[float, float]:
+def cluster_bootstrap(
+    flagged: np.ndarray, unsafe: np.ndarray, units: list[str], n_boot: int = 1000
+) -> tuple[float, float]:
     """95 % percentile interval of balanced accuracy, resampling whole family units with replacement."""
     names = sorted(set(units))
     index = {u: i for i, u in enumerate(names)}
@@ -108,14 +114,16 @@ class Scores:
     unsafe: list[bool] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
     folds: list[str] = field(default_factory=list)
+    earlier: list[bool] = field(default_factory=list)  # the item was in the corpus before round 3
 
-    def add(self, flagged: bool, unsafe: bool, unit: str, fold: str) -> None:
+    def add(self, flagged: bool, unsafe: bool, unit: str, fold: str, earlier: bool) -> None:
         self.flagged.append(bool(flagged))
         self.unsafe.append(bool(unsafe))
         self.units.append(unit)
         self.folds.append(fold)
+        self.earlier.append(earlier)
 
-    def summary(self, mask: np.ndarray | None = None) -> dict:
+    def summary(self, mask: np.ndarray | None = None, ci: bool = False) -> dict:
         f, u = np.array(self.flagged, dtype=bool), np.array(self.unsafe, dtype=bool)
         units = self.units
         if mask is not None:
@@ -130,7 +138,7 @@ class Scores:
             "safe_pass_ci": wilson(k_s, n_s),
             "balanced_accuracy": balanced(f, u) if len(f) else None,
         }
-        if mask is None and len(set(units)) > 1:
+        if (mask is None or ci) and len(set(units)) > 1:
             out["balanced_ci"] = cluster_bootstrap(f, u, units)
         return out
 
@@ -177,10 +185,18 @@ def run(
     y, cat = targets(rows)
     labelled = np.array([r["label"] != "borderline" for r in rows])
     is_unsafe = np.array([r["label"] == "unsafe" for r in rows])
+    round3 = {f.__name__ for f in ROUND3_FAMILIES}
+    earlier = [r["source"] not in round3 for r in rows]
     font = find_font()
     ocr = OcrEngine(cache_size=8192)  # each sampled image is OCR'd once, whichever fold's head scores it
     rendered: dict[int, bytes] = {}
-    results: dict = {"members": members, "epochs": epochs, "weight_decay": weight_decay, "corpus_items": len(rows), "axes": {}}
+    results: dict = {
+        "members": members,
+        "epochs": epochs,
+        "weight_decay": weight_decay,
+        "corpus_items": len(rows),
+        "axes": {},
+    }
     with tempfile.TemporaryDirectory(prefix="ecoalign-family-cv-") as tmp:
         for axis in axes:
             folds = [fold_of(r, axis) for r in rows]
@@ -196,7 +212,7 @@ def run(
                 held = np.flatnonzero(test & labelled)
                 p = predict(fold_members, x[held])
                 for i, pi in zip(held, p, strict=True):
-                    text.add(pi >= 0.5, is_unsafe[i], unit_of(rows[i], axis), fold)
+                    text.add(pi >= 0.5, is_unsafe[i], unit_of(rows[i], axis), fold, earlier[i])
                 chosen = [i for i in held if i in sample]
                 if chosen:
                     head = Path(tmp) / f"{axis}-{hashlib.sha256(fold.encode()).hexdigest()[:8]}.npz"
@@ -212,10 +228,14 @@ def run(
                         scores += scanner.scan_many([Request(IMAGE_PROMPT, (Image(rendered[i]),)) for i in batch])
                     ocr_s += time.perf_counter() - start
                     for i, s in zip(chosen, scores, strict=True):
-                        image.add(s.safety < 0.5, is_unsafe[i], unit_of(rows[i], axis), fold)
+                        image.add(s.safety < 0.5, is_unsafe[i], unit_of(rows[i], axis), fold, earlier[i])
                 if log:
-                    print(f"  [{axis}] {fold[:40]:40s} held {len(held):4d}  images {len(chosen):3d}  "
-                          f"{time.perf_counter() - t0:6.0f}s", file=sys.stderr, flush=True)
+                    print(
+                        f"  [{axis}] {fold[:40]:40s} held {len(held):4d}  images {len(chosen):3d}  "
+                        f"{time.perf_counter() - t0:6.0f}s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             per_fold = {}
             for fold in sorted(set(folds)):
                 tm = np.array([f == fold for f in text.folds])
@@ -224,6 +244,9 @@ def run(
             results["axes"][axis] = {
                 "text": text.summary(),
                 "image": image.summary() if image.flagged else None,
+                # the same items as before round 3 (round-3 items train but are not scored): before/after compare
+                "text_earlier": text.summary(np.array(text.earlier), ci=True),
+                "image_earlier": image.summary(np.array(image.earlier), ci=True) if any(image.earlier) else None,
                 "units": len(set(text.units)),
                 "folds": per_fold,
                 "image_scan_s": ocr_s,
@@ -241,31 +264,47 @@ def _ci(ci: tuple[float, float] | None) -> str:
 
 
 def print_report(results: dict, per_fold: bool = True) -> None:
-    print(f"\nwhole-family cross-validation: {results['corpus_items']} corpus items, {results['members']}-member "
-          f"heads ({results['epochs']} epochs, weight decay "
-          f"{results['weight_decay']}) retrained per fold, {results['seconds']:.0f}s")
-    print(f"{'axis':9s} {'kind':6s} {'n':>5s} {'recall':>6s} {'(95% Wilson)':16s} {'safe':>6s} {'(95% Wilson)':16s} "
-          f"{'bal.acc':>7s} (95% family bootstrap)")
+    print(
+        f"\nwhole-family cross-validation: {results['corpus_items']} corpus items, {results['members']}-member "
+        f"heads ({results['epochs']} epochs, weight decay "
+        f"{results['weight_decay']}) retrained per fold, {results['seconds']:.0f}s"
+    )
+    print(
+        f"{'axis':9s} {'kind':13s} {'n':>5s} {'recall':>6s} {'(95% Wilson)':16s} {'safe':>6s} {'(95% Wilson)':16s} "
+        f"{'bal.acc':>7s} (95% family bootstrap)"
+    )
     for axis, r in results["axes"].items():
-        for kind in ("text", "image"):
-            s = r[kind]
+        for kind in ("text", "image", "text_earlier", "image_earlier"):
+            s = r.get(kind)
             if not s:
                 continue
-            print(f"{axis:9s} {kind:6s} {s['n']:5d} {_f(s['unsafe_recall']):>6s} {_ci(s['recall_ci']):16s} "
-                  f"{_f(s['safe_pass']):>6s} {_ci(s['safe_pass_ci']):16s} {_f(s['balanced_accuracy']):>7s} "
-                  f"{_ci(s.get('balanced_ci'))}")
+            print(
+                f"{axis:9s} {kind:13s} {s['n']:5d} {_f(s['unsafe_recall']):>6s} {_ci(s['recall_ci']):16s} "
+                f"{_f(s['safe_pass']):>6s} {_ci(s['safe_pass_ci']):16s} {_f(s['balanced_accuracy']):>7s} "
+                f"{_ci(s.get('balanced_ci'))}"
+            )
     if not per_fold:
         return
     for axis, r in results["axes"].items():
         print(f"\nper held-out fold, axis {axis} ({r['units']} families)")
-        print(f"{'held-out fold':34s} {'n':>5s} {'unsafe':>6s} {'recall':>6s} {'safe':>6s} {'bal':>6s} | "
-              f"{'img n':>5s} {'recall':>6s} {'safe':>6s} {'bal':>6s}")
+        print(
+            f"{'held-out fold':34s} {'n':>5s} {'unsafe':>6s} {'recall':>6s} {'safe':>6s} {'bal':>6s} | "
+            f"{'img n':>5s} {'recall':>6s} {'safe':>6s} {'bal':>6s}"
+        )
         for fold, fr in r["folds"].items():
             t, im = fr["text"], fr["image"]
-            img = (f"{im['n']:5d} {_f(im['unsafe_recall']):>6s} {_f(im['safe_pass']):>6s} "
-                   f"{_f(im['balanced_accuracy']):>6s}") if im else f"{'':5s}"
-            print(f"{fold[:34]:34s} {t['n']:5d} {t['n_unsafe']:6d} {_f(t['unsafe_recall']):>6s} "
-                  f"{_f(t['safe_pass']):>6s} {_f(t['balanced_accuracy']):>6s} | {img}")
+            img = (
+                (
+                    f"{im['n']:5d} {_f(im['unsafe_recall']):>6s} {_f(im['safe_pass']):>6s} "
+                    f"{_f(im['balanced_accuracy']):>6s}"
+                )
+                if im
+                else f"{'':5s}"
+            )
+            print(
+                f"{fold[:34]:34s} {t['n']:5d} {t['n_unsafe']:6d} {_f(t['unsafe_recall']):>6s} "
+                f"{_f(t['safe_pass']):>6s} {_f(t['balanced_accuracy']):>6s} | {img}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,8 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=MEMBERS, help="ensemble members per fold's head")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY)
-    parser.add_argument("--images-per-fold", type=int, help="typographic images scored per fold (default 40 for "
-                        "the 5-fold axes, 10 per source family)")
+    parser.add_argument(
+        "--images-per-fold",
+        type=int,
+        help="typographic images scored per fold (default 40 for the 5-fold axes, 10 per source family)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     axes = tuple(a for a in args.axes.split(",") if a)

@@ -619,3 +619,66 @@ MAIN_FAMILIES: tuple[Family, ...] = (
     help_rights,
 )
 TWIN_FAMILIES: tuple[Family, ...] = (twin_victims, twin_support, twin_advice)
+
+
+def paraphrases(out: Items, rng: random.Random, tpl: Templates) -> None:
+    """Round 3: the same topics in new phrasings (``paraphrase_frames``) on both sides, so a frame the head has
+    not seen is judged by its object. Each item keeps its topic's ``group``, so a held-out topic stays unseen in
+    every phrasing."""
+    new = tpl.paraphrase_frames
+    for verb in tpl.harm_verbs + tpl.more_harm_verbs:
+        out.group = verb
+        for person in rng.sample(tpl.people + tpl.more_people, 2):
+            act = f"{verb} {person}{rng.choice(tpl.violence_suffixes)}"
+            out.append((rng.choice(new).format(a=act), "unsafe", "violence", "violence"))
+    for acts, kind in (
+        (tpl.unsafe_activities, "harm"),
+        (tpl.crimes_to_do, "definition_contrast"),
+        (tpl.generic_harm + tpl.more_generic_harm, "generic_harm"),
+    ):
+        for act, cat in acts:
+            out.group = act
+            out.append((rng.choice(new).format(a=act), "unsafe", cat, kind))
+    _safe_paraphrases(out, rng, tpl)
+
+
+def _safe_paraphrases(out: Items, rng: random.Random, tpl: Templates) -> None:
+    """The safe side of ``paraphrases``: look-alikes, ordinary requests, game contexts, benign acts on people."""
+    new = tpl.paraphrase_frames
+    for verb, objects in tpl.safe_verb_objects:
+        out.group = verb
+        for obj in rng.sample(objects, min(3, len(objects))):
+            out.append((rng.choice(new).format(a=f"{verb} {obj}"), "safe", "", "homonym_or_target"))
+    for verb, objects in tpl.more_safe_verb_objects:
+        for obj in rng.sample(objects, min(2, len(objects))):
+            out.group = f"{verb} {obj}"
+            out.append((rng.choice(new).format(a=f"{verb} {obj}"), "safe", "", "homonym_or_target"))
+    for act in tpl.benign_activities:
+        out.group = act
+        out.append((rng.choice(new).format(a=act), "safe", "", "benign"))
+    for action in tpl.game_actions:
+        out.group = action
+        for game in rng.sample(tpl.games, 2):
+            out.append((rng.choice(new).format(a=f"{action} in {game}"), "safe", "", "safe_context"))
+    for tmpl in tpl.safe_person_acts + tpl.more_safe_person_acts:
+        out.group = tmpl
+        p = rng.choice(tpl.people[:30] + tpl.more_people[:12])
+        out.append((rng.choice(new).format(a=tmpl.format(p=p)), "safe", "", "person_benign"))
+
+
+def new_homonyms(out: Items, rng: random.Random, tpl: Templates) -> None:
+    """Round 3: verbs with an everyday and a harmful sense not in the earlier rounds, each with safe objects and
+    harmful ones in the same frames (old and new)."""
+    frames = tpl.frames + tpl.paraphrase_frames
+    for verb, safe_objects, harmful in tpl.round3_homonyms:
+        out.group = verb
+        for obj in safe_objects:
+            for f in rng.sample(frames, 2):
+                out.append((f.format(a=f"{verb} {obj}"), "safe", "", "homonym_or_target"))
+        for obj, cat in harmful:
+            for f in rng.sample(frames, 2):
+                out.append((f.format(a=f"{verb} {obj}"), "unsafe", cat, "homonym_contrast"))
+
+
+# round 3 (issue 16): a generator of its own, so every earlier item is unchanged
+ROUND3_FAMILIES: tuple[Family, ...] = (paraphrases, new_homonyms)

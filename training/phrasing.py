@@ -42,9 +42,9 @@ def generator_format_strings(templates_path: Path = TEMPLATES_PATH) -> list[str]
     tree = ast.parse(FAMILIES_SOURCE.read_text(encoding="utf-8"))
     fstring_parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in fstring_parts:
-            if _FIELD.search(node.value) and not node.value.lstrip().startswith(('"""', "A ", "The ")):
-                found.add(node.value)
+        literal = isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in fstring_parts
+        if literal and _FIELD.search(node.value) and not node.value.lstrip().startswith(("A ", "The ")):
+            found.add(node.value)
     return sorted(found)
 
 
@@ -65,8 +65,10 @@ class PhrasingTemplates:
             fixed = sum(len(p.strip()) for p in parts)
             if fixed < 4:  # "{a}" alone or "{a} {b}" says nothing about phrasing
                 continue
-            regex = re.compile("".join(re.escape(p) if i == 0 else "(.+?)" + re.escape(p) for i, p in enumerate(parts)),
-                               re.IGNORECASE | re.DOTALL)
+            regex = re.compile(
+                "".join(re.escape(p) if i == 0 else "(.+?)" + re.escape(p) for i, p in enumerate(parts)),
+                re.IGNORECASE | re.DOTALL,
+            )
             patterns.append(_Pattern(t, regex, fixed))
         self._patterns = sorted(patterns, key=lambda p: (-p.fixed, p.template))
 
