@@ -42,7 +42,6 @@ from ecoalign.evaluators.embedder import load_minilm
 from ecoalign.evaluators.ocr import OcrEngine
 from ecoalign.evaluators.safety_model import SafetyModel
 from ecoalign.evaluators.scanner import OfflineScanner
-from training.corpus_families import ROUND3_FAMILIES
 from training.safety_corpus import CORPUS_PATH, load_corpus
 from training.train_safety import EPOCHS, MEMBERS, WEIGHT_DECAY, cached_embeddings, predict, save_head, targets, train
 
@@ -106,6 +105,37 @@ def cluster_bootstrap(
     return float(lo), float(hi)
 
 
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - mean P| over equal-width bins of P, weighted by the bin's share of items."""
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    return float(sum(abs(y[which == b].mean() - p[which == b].mean()) * (which == b).mean() for b in set(which)))
+
+
+def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T minimising the log loss of sigmoid(logit(p) / T) (no bias: the 0.5 decisions stay)."""
+    logit = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 200))
+    losses = []
+    for t in grid:
+        q = np.clip(1 / (1 + np.exp(-logit / t)), 1e-9, 1 - 1e-9)
+        losses.append(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+    return float(grid[int(np.argmin(losses))])
+
+
+def calibration(p: np.ndarray, y: np.ndarray) -> dict:
+    """How far out-of-fold P(unsafe) is from a probability, and the temperature that would bring it closer."""
+    t = fit_temperature(p, y)
+    logit = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+    scaled = 1 / (1 + np.exp(-logit / t))
+    return {
+        "ece": expected_calibration_error(p, y),
+        "temperature": t,
+        "ece_scaled": expected_calibration_error(scaled, y),
+        "flagged_at_0.01": float((p >= 0.01).mean()),
+        "safe_above_0.01": float((p[~y] >= 0.01).mean()),
+    }
+
+
 @dataclass
 class Scores:
     """Flags and labels of the scored items of one axis and modality, with their family units and folds."""
@@ -114,14 +144,12 @@ class Scores:
     unsafe: list[bool] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
     folds: list[str] = field(default_factory=list)
-    earlier: list[bool] = field(default_factory=list)  # the item was in the corpus before round 3
 
-    def add(self, flagged: bool, unsafe: bool, unit: str, fold: str, earlier: bool) -> None:
+    def add(self, flagged: bool, unsafe: bool, unit: str, fold: str) -> None:
         self.flagged.append(bool(flagged))
         self.unsafe.append(bool(unsafe))
         self.units.append(unit)
         self.folds.append(fold)
-        self.earlier.append(earlier)
 
     def summary(self, mask: np.ndarray | None = None, ci: bool = False) -> dict:
         f, u = np.array(self.flagged, dtype=bool), np.array(self.unsafe, dtype=bool)
@@ -185,8 +213,6 @@ def run(
     y, cat = targets(rows)
     labelled = np.array([r["label"] != "borderline" for r in rows])
     is_unsafe = np.array([r["label"] == "unsafe" for r in rows])
-    round3 = {f.__name__ for f in ROUND3_FAMILIES}
-    earlier = [r["source"] not in round3 for r in rows]
     font = find_font()
     ocr = OcrEngine(cache_size=8192)  # each sampled image is OCR'd once, whichever fold's head scores it
     rendered: dict[int, bytes] = {}
@@ -202,6 +228,7 @@ def run(
             folds = [fold_of(r, axis) for r in rows]
             sample = set(image_sample(rows, axis, images_per_fold.get(axis, 0))) if images_per_fold.get(axis) else set()
             text, image = Scores(), Scores()
+            text_p: list[float] = []  # out-of-fold P(unsafe), in the order of ``text``
             ocr_s = 0.0
             for fold in sorted(set(folds)):
                 test = np.array([f == fold for f in folds])
@@ -211,9 +238,10 @@ def run(
                 ]
                 held = np.flatnonzero(test & labelled)
                 p = predict(fold_members, x[held])
-                for i, pi in zip(held, p, strict=True):
-                    text.add(pi >= 0.5, is_unsafe[i], unit_of(rows[i], axis), fold, earlier[i])
-                chosen = [i for i in held if i in sample]
+                for i, pi in zip(held.tolist(), p.tolist(), strict=True):
+                    text.add(pi >= 0.5, is_unsafe[i], unit_of(rows[i], axis), fold)
+                    text_p.append(pi)
+                chosen: list[int] = [i for i in held.tolist() if i in sample]
                 if chosen:
                     head = Path(tmp) / f"{axis}-{hashlib.sha256(fold.encode()).hexdigest()[:8]}.npz"
                     save_head(fold_members, head, "family-cv", int((~test).sum()))
@@ -228,7 +256,7 @@ def run(
                         scores += scanner.scan_many([Request(IMAGE_PROMPT, (Image(rendered[i]),)) for i in batch])
                     ocr_s += time.perf_counter() - start
                     for i, s in zip(chosen, scores, strict=True):
-                        image.add(s.safety < 0.5, is_unsafe[i], unit_of(rows[i], axis), fold, earlier[i])
+                        image.add(s.safety < 0.5, is_unsafe[i], unit_of(rows[i], axis), fold)
                 if log:
                     print(
                         f"  [{axis}] {fold[:40]:40s} held {len(held):4d}  images {len(chosen):3d}  "
@@ -243,10 +271,8 @@ def run(
                 per_fold[fold] = {"text": text.summary(tm), "image": image.summary(im) if im.any() else None}
             results["axes"][axis] = {
                 "text": text.summary(),
+                "calibration": calibration(np.array(text_p), np.array(text.unsafe, dtype=bool)),
                 "image": image.summary() if image.flagged else None,
-                # the same items as before round 3 (round-3 items train but are not scored): before/after compare
-                "text_earlier": text.summary(np.array(text.earlier), ci=True),
-                "image_earlier": image.summary(np.array(image.earlier), ci=True) if any(image.earlier) else None,
                 "units": len(set(text.units)),
                 "folds": per_fold,
                 "image_scan_s": ocr_s,
@@ -274,7 +300,7 @@ def print_report(results: dict, per_fold: bool = True) -> None:
         f"{'bal.acc':>7s} (95% family bootstrap)"
     )
     for axis, r in results["axes"].items():
-        for kind in ("text", "image", "text_earlier", "image_earlier"):
+        for kind in ("text", "image"):
             s = r.get(kind)
             if not s:
                 continue
@@ -283,6 +309,13 @@ def print_report(results: dict, per_fold: bool = True) -> None:
                 f"{_f(s['safe_pass']):>6s} {_ci(s['safe_pass_ci']):16s} {_f(s['balanced_accuracy']):>7s} "
                 f"{_ci(s.get('balanced_ci'))}"
             )
+    for axis, r in results["axes"].items():
+        c = r["calibration"]
+        print(
+            f"calibration ({axis}, text, out of fold): ECE {c['ece']:.3f}; temperature {c['temperature']:.2f} "
+            f"would give ECE {c['ece_scaled']:.3f}; safe items at P >= 0.01 (flagged as a FigStep heading): "
+            f"{c['safe_above_0.01']:.3f}"
+        )
     if not per_fold:
         return
     for axis, r in results["axes"].items():
@@ -318,11 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="typographic images scored per fold (default 40 for the 5-fold axes, 10 per source family)",
     )
+    parser.add_argument("--corpus", type=Path, default=CORPUS_PATH, help="another corpus file (an earlier round)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     axes = tuple(a for a in args.axes.split(",") if a)
     per = None if args.images_per_fold is None else dict.fromkeys(axes, args.images_per_fold)
-    results = run(axes, args.members, args.epochs, args.weight_decay, per)
+    results = run(axes, args.members, args.epochs, args.weight_decay, per, args.corpus)
     print_report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

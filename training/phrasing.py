@@ -42,9 +42,11 @@ def generator_format_strings(templates_path: Path = TEMPLATES_PATH) -> list[str]
     tree = ast.parse(FAMILIES_SOURCE.read_text(encoding="utf-8"))
     fstring_parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
     for node in ast.walk(tree):
-        literal = isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in fstring_parts
-        if literal and _FIELD.search(node.value) and not node.value.lstrip().startswith(("A ", "The ")):
-            found.add(node.value)
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in fstring_parts:
+            continue
+        text = node.value
+        if _FIELD.search(text) and not text.lstrip().startswith(("A ", "The ")):  # not a docstring
+            found.add(text)
     return sorted(found)
 
 

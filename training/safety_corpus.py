@@ -24,7 +24,7 @@ import json
 import random
 from pathlib import Path
 
-from training.corpus_families import MAIN_FAMILIES, ROUND3_FAMILIES, TWIN_FAMILIES, Item, Items
+from training.corpus_families import MAIN_FAMILIES, TWIN_FAMILIES, Item, Items
 from training.phrasing import PhrasingTemplates
 from training.safety_templates import TEMPLATES_PATH, load_templates
 
@@ -32,8 +32,6 @@ CORPUS_PATH = Path(__file__).parent / "data" / "safety_corpus.jsonl"
 MAIN_SEED = 20240611
 # the round-2 twins draw from a generator of their own, so adding them left every earlier item unchanged
 TWIN_SEED = 20240612
-# round 3 (more phrasings, new homonyms): its own generator too
-ROUND3_SEED = 20261204
 
 
 def candidate_items(templates_path: Path = TEMPLATES_PATH) -> list[tuple[Item, str]]:
@@ -42,7 +40,7 @@ def candidate_items(templates_path: Path = TEMPLATES_PATH) -> list[tuple[Item, s
     tpl = load_templates(templates_path)
     out = Items()
     sources: list[str] = []
-    for seed, families in ((MAIN_SEED, MAIN_FAMILIES), (TWIN_SEED, TWIN_FAMILIES), (ROUND3_SEED, ROUND3_FAMILIES)):
+    for seed, families in ((MAIN_SEED, MAIN_FAMILIES), (TWIN_SEED, TWIN_FAMILIES)):
         rng = random.Random(seed)
         for family in families:
             out.group = None
