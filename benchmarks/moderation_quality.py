@@ -11,7 +11,12 @@ Sets:
 Per set and overall: unsafe recall, safe pass rate, balanced accuracy (their mean; on an all-unsafe set it is
 the recall), items/s (wall time of ``scan_many`` including OCR, excluding image rendering).
 
-Usage: ``python benchmarks/moderation_quality.py [--batch 16] [--ablation] [--json out.json]``
+``--compare-head FILE`` scores the same sets with another head in the same run (quality and items/s side by side);
+``--family-cv`` adds the whole-family cross-validation on the project's corpus (``family_cv.py``), the figure that
+does not depend on the dev items.
+
+Usage: ``python benchmarks/moderation_quality.py [--batch 16] [--ablation] [--json out.json] [--compare-head F]
+[--family-cv]``
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.family_cv, training
 
 from ecoalign.content import Image, Request
 from ecoalign.evaluators.embedder import load_minilm
 from ecoalign.evaluators.ocr import OcrEngine
-from ecoalign.evaluators.safety_model import SafetyModel
+from ecoalign.evaluators.safety_model import HEAD_PATH, SafetyModel
 from ecoalign.evaluators.scanner import OfflineScanner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,30 +145,14 @@ def fmt(v: float | None) -> str:
     return "   n/a" if v is None else f"{v:6.3f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=16, help="requests per scan_many call")
-    parser.add_argument("--tau", type=float, default=0.5, help="flag when safety < tau")
-    parser.add_argument("--ablation", action="store_true", help="also FigStep without the typographic rule")
-    parser.add_argument("--misses", action="store_true", help="print every misclassified item")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    args = parser.parse_args(argv)
-    if not DATA.exists():
-        print(f"no data at {DATA}", file=sys.stderr)
-        return 2
-
-    font = find_font()
-    xstest = load_xstest()
-    sets = {
-        "figstep": load_figstep(),
-        "xstest-text": [Item(Request(r["prompt"]), r["label"] == "unsafe", r["type"]) for r in xstest],
-        "xstest-image": [
-            Item(Request(IMAGE_PROMPT, (Image(render(r["prompt"], font)),)), r["label"] == "unsafe", r["type"])
-            for r in xstest
-        ],
-    }
-    scanner = OfflineScanner(SafetyModel(load_minilm()), OcrEngine())
-    scanner.scan(Request("warm up", (Image(render("warm up", font)),)))  # load models outside the timings
+def run_head(
+    scanner: OfflineScanner,
+    sets: dict[str, list[Item]],
+    args: argparse.Namespace,
+    font: str | None,
+    json_path: Path | None,
+) -> None:
+    """Score every set with one scanner and print the table (and the misses, the JSON when asked)."""
     results = {name: evaluate(scanner, items, args.batch, args.tau) for name, items in sets.items()}
     if args.ablation:
         content_only = OfflineScanner(
@@ -205,9 +195,54 @@ def main(argv: list[str] | None = None) -> int:
         for name in main_sets:
             for m in results[name]["misses"]:
                 print(f"  miss {name:13s} {m['tag']:28s} unsafe={m['unsafe']!s:5s} s={m['safety']:.3f} {m['text']}")
-    if args.json:
+    if json_path:
         clean = {k: {kk: vv for kk, vv in v.items() if kk != "_flags"} for k, v in results.items()}
-        args.json.write_text(json.dumps(clean, indent=2))
+        json_path.write_text(json.dumps(clean, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16, help="requests per scan_many call")
+    parser.add_argument("--tau", type=float, default=0.5, help="flag when safety < tau")
+    parser.add_argument("--ablation", action="store_true", help="also FigStep without the typographic rule")
+    parser.add_argument("--misses", action="store_true", help="print every misclassified item")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--compare-head", type=Path, action="append", default=[], help="also score with this head file, in the same run"
+    )
+    parser.add_argument(
+        "--family-cv", action="store_true", help="also the whole-family cross-validation (benchmarks/family_cv.py)"
+    )
+    parser.add_argument("--family-cv-members", type=int, default=1, help="ensemble members per fold's head")
+    args = parser.parse_args(argv)
+    if not DATA.exists():
+        print(f"no data at {DATA}", file=sys.stderr)
+        return 2
+
+    font = find_font()
+    xstest = load_xstest()
+    sets = {
+        "figstep": load_figstep(),
+        "xstest-text": [Item(Request(r["prompt"]), r["label"] == "unsafe", r["type"]) for r in xstest],
+        "xstest-image": [
+            Item(Request(IMAGE_PROMPT, (Image(render(r["prompt"], font)),)), r["label"] == "unsafe", r["type"])
+            for r in xstest
+        ],
+    }
+    encoder, ocr = load_minilm(), OcrEngine()
+    heads = [HEAD_PATH, *args.compare_head]
+    for n, head in enumerate(heads):
+        if n:
+            ocr = OcrEngine()  # a fresh OCR cache, so each head's run pays for its OCR
+        scanner = OfflineScanner(SafetyModel(encoder, head), ocr)
+        scanner.scan(Request("warm up", (Image(render("warm up", font)),)))  # load models outside the timings
+        print(f"\n== head {head.name} ({scanner.model.meta.get('items')} corpus items) ==")
+        json_path = args.json and (args.json if not n else args.json.with_name(f"{args.json.stem}-{head.stem}.json"))
+        run_head(scanner, sets, args, font, json_path)
+    if args.family_cv:
+        from benchmarks.family_cv import print_report, run
+
+        print_report(run(members=args.family_cv_members))
     return 0
 
 

@@ -25,6 +25,7 @@ import random
 from pathlib import Path
 
 from training.corpus_families import MAIN_FAMILIES, TWIN_FAMILIES, Item, Items
+from training.phrasing import PhrasingTemplates
 from training.safety_templates import TEMPLATES_PATH, load_templates
 
 CORPUS_PATH = Path(__file__).parent / "data" / "safety_corpus.jsonl"
@@ -33,28 +34,46 @@ MAIN_SEED = 20240611
 TWIN_SEED = 20240612
 
 
-def candidate_items(templates_path: Path = TEMPLATES_PATH) -> list[Item]:
-    """Every candidate item as (text, label, category, type, group) before de-duplication, family by family."""
+def candidate_items(templates_path: Path = TEMPLATES_PATH) -> list[tuple[Item, str]]:
+    """Every candidate item as ((text, label, category, type, group), source) before de-duplication, family by
+    family; ``source`` is the name of the family function that generated it."""
     tpl = load_templates(templates_path)
     out = Items()
+    sources: list[str] = []
     for seed, families in ((MAIN_SEED, MAIN_FAMILIES), (TWIN_SEED, TWIN_FAMILIES)):
         rng = random.Random(seed)
         for family in families:
             out.group = None
             family(out, rng, tpl)
-    return out.rows
+            sources += [family.__name__] * (len(out.rows) - len(sources))
+    return list(zip(out.rows, sources, strict=True))
 
 
 def build_corpus(templates_path: Path = TEMPLATES_PATH) -> list[dict[str, str]]:
-    """The corpus as JSON-ready rows, de-duplicated (ignoring case and surrounding spaces), in a stable order."""
+    """The corpus as JSON-ready rows, de-duplicated (ignoring case and surrounding spaces), in a stable order.
+
+    ``template`` is the phrasing template an item's text was formatted from (derived by matching the generator's
+    own format strings, ``training/phrasing.py``) and ``source`` the family function that built it: with ``group``
+    they are the three whole-family axes of ``benchmarks/family_cv.py``."""
+    phrasing = PhrasingTemplates.from_generator(templates_path)
     seen: set[str] = set()
     rows: list[dict[str, str]] = []
-    for text, label, category, kind, group in candidate_items(templates_path):
+    for (text, label, category, kind, group), source in candidate_items(templates_path):
         key = text.strip().lower()
         if key in seen:
             continue
         seen.add(key)
-        rows.append({"text": text, "label": label, "category": category, "type": kind, "group": group})
+        rows.append(
+            {
+                "text": text,
+                "label": label,
+                "category": category,
+                "type": kind,
+                "group": group,
+                "template": phrasing.template_of(text),
+                "source": source,
+            }
+        )
     return rows
 
 

@@ -16,14 +16,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecoalign.categories import MODERATION_CATEGORIES
 from ecoalign.evaluators.safety_model import HEAD_PATH, HEAD_VERSION
 from training.safety_corpus import CORPUS_PATH, load_corpus
+
+if TYPE_CHECKING:
+    from ecoalign.evaluators.embedder import MiniLM
 
 HIDDEN = 128
 MEMBERS = 5
@@ -39,7 +44,15 @@ BORDERLINE_TARGET = 0.35
 TARGETS = {"safe": 0.0, "borderline": BORDERLINE_TARGET, "unsafe": 1.0}
 
 
-def train(x: np.ndarray, y: np.ndarray, cat: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    cat: np.ndarray,
+    seed: int,
+    epochs: int = EPOCHS,
+    batch: int = BATCH,
+    weight_decay: float = WEIGHT_DECAY,
+) -> dict[str, np.ndarray]:
     """One ensemble member. ``cat`` is -1 for safe items."""
     import torch
 
@@ -48,12 +61,12 @@ def train(x: np.ndarray, y: np.ndarray, cat: np.ndarray, seed: int) -> dict[str,
     net = torch.nn.Sequential(
         torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 1 + len(MODERATION_CATEGORIES))
     )
-    opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=weight_decay)
     xt, yt, ct = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(cat)
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), BATCH):
-            idx = order[start : start + BATCH]
+        for start in range(0, len(xt), batch):
+            idx = order[start : start + batch]
             out = net(xt[idx])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], yt[idx])
             has_cat = ct[idx] >= 0
@@ -64,6 +77,29 @@ def train(x: np.ndarray, y: np.ndarray, cat: np.ndarray, seed: int) -> dict[str,
             opt.step()
     w1, b1, w2, b2 = (p.detach().numpy().copy() for p in net.parameters())
     return {"w1": w1.T, "b1": b1, "w2": w2.T, "b2": b2}
+
+
+def targets(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Training targets: P(unsafe) per item and the category index (-1: no category / not unsafe)."""
+    y = np.array([TARGETS[r["label"]] for r in rows], dtype=np.float32)
+    index = {c: i for i, c in enumerate(MODERATION_CATEGORIES)}
+    cat = np.array([index.get(r["category"], -1) if r["label"] == "unsafe" else -1 for r in rows], dtype=np.int64)
+    return y, cat
+
+
+def save_head(members: list[dict[str, np.ndarray]], out: Path | str, corpus_sha256: str, items: int) -> None:
+    """The head file ``SafetyModel`` loads: the members stacked as float16 and the provenance."""
+    stacked = {k: np.stack([m[k] for m in members]).astype(np.float16) for k in members[0]}
+    meta = {
+        "version": HEAD_VERSION,
+        "encoder": "sentence-transformers/all-MiniLM-L6-v2",
+        "categories": list(MODERATION_CATEGORIES),
+        "corpus_sha256": corpus_sha256,
+        "items": items,
+        "hidden": HIDDEN,
+        "members": len(members),
+    }
+    np.savez_compressed(out, meta=np.array(json.dumps(meta)), **stacked)
 
 
 def is_held_out(group: str, folds: int = 5) -> bool:
@@ -107,6 +143,24 @@ def report_holdout(rows: list[dict], p_unsafe: np.ndarray, thresholds: tuple[flo
         )
 
 
+EMBEDDING_CACHE = Path(tempfile.gettempdir()) / "ecoalign-corpus-minilm"
+
+
+def cached_embeddings(encoder: MiniLM, texts: list[str]) -> np.ndarray:
+    """The encoder's embeddings of ``texts`` (float32), cached under /tmp by the SHA-256 of the texts and the
+    encoder id: retraining and the family cross-validation then skip the ~minute-long encoder pass."""
+    key = hashlib.sha256("\n".join([encoder.model_id, *texts]).encode()).hexdigest()[:20]
+    path = EMBEDDING_CACHE / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    x = encoder.embed(texts).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, x)
+    tmp.replace(path)
+    return x
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(CORPUS_PATH))
@@ -122,10 +176,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = load_corpus(Path(args.corpus))
     t0 = time.perf_counter()
-    x = load_minilm().embed([r["text"] for r in rows]).astype(np.float32)
-    y = np.array([TARGETS[r["label"]] for r in rows], dtype=np.float32)
-    index = {c: i for i, c in enumerate(MODERATION_CATEGORIES)}
-    cat = np.array([index.get(r["category"], -1) if r["label"] == "unsafe" else -1 for r in rows], dtype=np.int64)
+    x = cached_embeddings(load_minilm(), [r["text"] for r in rows])
+    y, cat = targets(rows)
     if args.holdout:
         test = np.array([is_held_out(r.get("group", r["text"])) for r in rows])
         members = [train(x[~test], y[~test], cat[~test], seed) for seed in range(MEMBERS)]
@@ -134,18 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"trained on {int((~test).sum())} items, held out {int(test.sum())} in {time.perf_counter() - t0:.1f}s")
         return
     members = [train(x, y, cat, seed) for seed in range(MEMBERS)]
-    stacked = {k: np.stack([m[k] for m in members]).astype(np.float16) for k in members[0]}
-    digest = hashlib.sha256(open(args.corpus, "rb").read()).hexdigest()  # noqa: SIM115
-    meta = {
-        "version": HEAD_VERSION,
-        "encoder": "sentence-transformers/all-MiniLM-L6-v2",
-        "categories": list(MODERATION_CATEGORIES),
-        "corpus_sha256": digest,
-        "items": len(rows),
-        "hidden": HIDDEN,
-        "members": MEMBERS,
-    }
-    np.savez_compressed(args.out, meta=np.array(json.dumps(meta)), **stacked)
+    save_head(members, args.out, hashlib.sha256(Path(args.corpus).read_bytes()).hexdigest(), len(rows))
     print(f"trained {MEMBERS} members on {len(rows)} items in {time.perf_counter() - t0:.1f}s -> {args.out}")
 
 
