@@ -78,14 +78,18 @@ def ensure_redis() -> None:
 
 def point_dispatch_at(broker_url: str) -> None:
     """Make this (test) process publish to the test broker (ecoalign.queue.dispatch uses the shared Celery app)."""
+    from kombu import pools
+
     from workers.app import app
 
     if app.conf.broker_url == broker_url:
         return
     app.conf.broker_url = broker_url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # Celery's ``app.pool`` is kombu's process-wide pool for that URL (``kombu.pools.connections``, keyed by the
+    # URL): closing it alone would leave the closed pool in kombu's registry, to be handed back ("Acquire on closed
+    # pool") when a later test points the app at that URL again. ``pools.reset`` closes and forgets them all.
+    pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
 
 
