@@ -155,14 +155,12 @@ def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, budgets: list[int]) -> int:
+@contextmanager
+def _real_endpoint(args: argparse.Namespace) -> Iterator[tuple[list[Any], Any, str]]:
+    """For ``--data``: its items, the services of the model and judge the flags name, and the key the results
+    are filed under (model, judge); the process's root is closed after. Bad data or a bad endpoint: a CliError."""
     from ecoalign.cli_models import model_settings
     from ecoalign.evaluation.data import DataError, load_items
-    from ecoalign.evaluation.judging import EvaluatorJudge
-    from ecoalign.evaluation.metrics import format_table
-    from ecoalign.evaluation.output import write_results
-    from ecoalign.evaluation.runner import Plan
-    from ecoalign.evaluation.session import evaluate, store
     from ecoalign.runtime.factory import ServiceError
     from ecoalign.runtime.root import Root
     from ecoalign.settings import get_settings
@@ -179,9 +177,21 @@ def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, 
             services = root.services()
         except ServiceError as exc:
             raise CliError(str(exc)) from None
-        judge = EvaluatorJudge(services.evaluator, policy.tau)
         s = root.settings
-        model_key = f"{s.model_url or 'local'}|{s.model or ''}|{s.judge_model or ''}"
+        yield items, services, f"{s.model_url or 'local'}|{s.model or ''}|{s.judge_model or ''}"
+    finally:
+        root.close()
+
+
+def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, budgets: list[int]) -> int:
+    from ecoalign.evaluation.judging import EvaluatorJudge
+    from ecoalign.evaluation.metrics import format_table
+    from ecoalign.evaluation.output import write_results
+    from ecoalign.evaluation.runner import Plan
+    from ecoalign.evaluation.session import evaluate, store
+
+    with _real_endpoint(args) as (items, services, model_key):
+        judge = EvaluatorJudge(services.evaluator, policy.tau)
         rows = []
         with store(args.db, args.output) as factory:
             plan = Plan(items, methods, policy, concurrency=args.concurrency, node_workers=4, model_key=model_key)
@@ -193,8 +203,6 @@ def _eval_data(args: argparse.Namespace, methods: tuple[str, ...], policy: Any, 
                                  Plan(items, ("ecoalign",), policy.with_(budget=budget), concurrency=args.concurrency,
                                       node_workers=4, model_key=model_key))
                 rows += [{"budget": budget, "method": m, **row} for m, row in swept.table.items()]
-    finally:
-        root.close()
     meta = {"data": str(args.data), "model": model_key, "policy": policy.to_dict()}
     write_results(args.output, evaluation.table, evaluation.records, meta=meta, simulated=False,
                   plot=not args.no_plots, extra={"budget_sweep": rows} if rows else None)
@@ -277,37 +285,16 @@ def _print_tune(report: dict[str, Any], *, simulated: bool) -> None:
 @contextmanager
 def _real_setup(args: argparse.Namespace) -> Iterator[tuple[list[Any], Callable[..., dict[str, Any]]]]:
     """The items of ``--data`` and an evaluate(items, policy, folder) on the real model, judge and store."""
-    from ecoalign.cli_models import model_settings
-    from ecoalign.evaluation.data import DataError, load_items
     from ecoalign.evaluation.judging import EvaluatorJudge
     from ecoalign.evaluation.runner import Plan
     from ecoalign.evaluation.session import evaluate, store
-    from ecoalign.runtime.factory import ServiceError
-    from ecoalign.runtime.root import Root
-    from ecoalign.settings import get_settings
 
-    try:
-        items = load_items(args.data, args.format, limit=args.limit)
-    except DataError as exc:
-        raise CliError(str(exc)) from None
-    if args.model_url and not args.model:
-        raise CliError("--model-url needs --model (or $ECOALIGN_MODEL)")
-    root = Root(model_settings(get_settings(), args))
-    try:
-        try:
-            services = root.services()
-        except ServiceError as exc:
-            raise CliError(str(exc)) from None
-        s = root.settings
-        model_key = f"{s.model_url or 'local'}|{s.model or ''}|{s.judge_model or ''}"
-        with store(args.db, args.output) as factory:
+    with _real_endpoint(args) as (items, services, model_key), store(args.db, args.output) as factory:
 
-            def run(subset: Any, policy: Any, folder: Path) -> dict[str, Any]:
-                plan = Plan(subset, ("ecoalign",), policy, concurrency=args.concurrency, node_workers=4,
-                            model_key=model_key)
-                judge = EvaluatorJudge(services.evaluator, policy.tau)
-                return evaluate(factory, lambda item, method: services, judge, folder, plan).table["ecoalign"]
+        def run(subset: Any, policy: Any, folder: Path) -> dict[str, Any]:
+            plan = Plan(subset, ("ecoalign",), policy, concurrency=args.concurrency, node_workers=4,
+                        model_key=model_key)
+            judge = EvaluatorJudge(services.evaluator, policy.tau)
+            return evaluate(factory, lambda item, method: services, judge, folder, plan).table["ecoalign"]
 
-            yield items, run
-    finally:
-        root.close()
+        yield items, run

@@ -22,14 +22,13 @@ from api.app import create_app
 from ecoalign.batches.files import scan_lines
 from ecoalign.queue.dispatch import enqueue
 from ecoalign.queue.names import BATCH_FINALIZE_TASK, BATCH_MODERATION_LINE_TASK, BATCH_START_TASK
-from ecoalign.store import migrate, tenants
+from ecoalign.store import tenants
 from ecoalign.store.batch_models import BatchItem, ModerationTrace
 from ecoalign.store.db import session_scope
 from ecoalign.testing.emulator import EmulatorServer
-from tests.api.conftest import TenantKey, make_settings, png_data_url, private_redis
-from tests.conftest import _pg_reachable, temporary_pg_database
+from tests.api.conftest import TenantKey, make_settings, png_data_url
 from tests.serving import serve
-from tests.workers.cluster import Cluster, point_dispatch_at
+from tests.workers.cluster import Cluster, point_dispatch_at, private_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -68,14 +67,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    with ExitStack() as stack, private_redis() as redis_url:
-        if redis_url is None:
-            pytest.skip("redis-server is not installed")
-        db_url = stack.enter_context(temporary_pg_database("ecoalign_batches"))
-        migrate.upgrade(db_url)
+    with ExitStack() as stack:
+        db_url, redis_url = stack.enter_context(private_services("ecoalign_batches"))
         emulator = stack.enter_context(EmulatorServer(latency_s=0.02, model="emu-model"))
         logdir = tmp_path_factory.mktemp("batch-pipeline")
         c = Cluster(db_url, redis_url, emulator, logdir)

@@ -17,14 +17,13 @@ import httpx
 import pytest
 
 from api.app import create_app
-from ecoalign.store import migrate, tenants
+from ecoalign.store import tenants
 from ecoalign.store.db import session_scope
 from ecoalign.testing.emulator import EmulatorServer
-from tests.api.conftest import TenantKey, make_settings, private_redis
-from tests.conftest import _pg_reachable, temporary_pg_database
+from tests.api.conftest import TenantKey, make_settings
 from tests.moderation.dedup_images import as_jpeg, data_url, encoded, picture, resized
 from tests.serving import serve
-from tests.workers.cluster import Cluster, point_dispatch_at
+from tests.workers.cluster import Cluster, point_dispatch_at, private_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 VERDICT = json.dumps({"flagged": True, "categories": {"illicit": 0.8}, "rationale": "lock picking"})
@@ -41,14 +40,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    with ExitStack() as stack, private_redis() as redis_url:
-        if redis_url is None:
-            pytest.skip("redis-server is not installed")
-        db_url = stack.enter_context(temporary_pg_database("ecoalign_dedup"))
-        migrate.upgrade(db_url)
+    with ExitStack() as stack:
+        db_url, redis_url = stack.enter_context(private_services("ecoalign_dedup"))
         judge = stack.enter_context(EmulatorServer(rules=[(r"lock", VERDICT), (r".", SAFE)], model="judge-emu",
                                                    latency_s=0.4))
         c = Cluster(db_url, redis_url, judge, tmp_path_factory.mktemp("dedup-workers"),

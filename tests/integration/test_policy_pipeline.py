@@ -20,15 +20,14 @@ import pytest
 from sqlalchemy import select
 
 from api.app import create_app
-from ecoalign.store import migrate, tenants
+from ecoalign.store import tenants
 from ecoalign.store.batch_models import ModerationTrace
 from ecoalign.store.db import session_scope
 from ecoalign.testing.emulator import EmulatorServer, ModerationJudgeScript
-from tests.api.conftest import TenantKey, make_settings, private_redis
-from tests.conftest import _pg_reachable, temporary_pg_database
+from tests.api.conftest import TenantKey, make_settings
 from tests.integration.test_batch_pipeline import finished, jsonl_of, run_batch
 from tests.serving import serve
-from tests.workers.cluster import Cluster, point_dispatch_at
+from tests.workers.cluster import Cluster, point_dispatch_at, private_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -61,14 +60,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    with ExitStack() as stack, private_redis() as redis_url:
-        if redis_url is None:
-            pytest.skip("redis-server is not installed")
-        db_url = stack.enter_context(temporary_pg_database("ecoalign_policies"))
-        migrate.upgrade(db_url)
+    with ExitStack() as stack:
+        db_url, redis_url = stack.enter_context(private_services("ecoalign_policies"))
         script = ModerationJudgeScript(lambda content, images: False, custom={"crypto-scam": 0.95})
         emulator = stack.enter_context(EmulatorServer(reply_fn=script, model="emu-judge"))
         c = Cluster(db_url, redis_url, emulator, tmp_path_factory.mktemp("policy-pipeline"),

@@ -244,6 +244,25 @@ class Cluster:
 
 
 @contextmanager
+def private_services(db_prefix: str) -> Iterator[tuple[str, str]]:
+    """A migrated temporary PostgreSQL database and a throw-away ``redis-server``: ``(db_url, redis_url)``; the
+    test is skipped when either server is missing."""
+    import pytest
+
+    from tests.api.conftest import private_redis
+
+    reason = _pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    with private_redis() as redis_url:
+        if redis_url is None:
+            pytest.skip("redis-server is not installed")
+        with temporary_pg_database(db_prefix) as db_url:
+            migrate.upgrade(db_url)
+            yield db_url, redis_url
+
+
+@contextmanager
 def cluster(
     tmp_path: Path,
     *,
