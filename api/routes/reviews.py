@@ -1,21 +1,20 @@
-"""``/v1/reviews``: the human review queue (the service is ``ecoalign.reviews``), per tenant, and the reviewer page.
+"""``/v1/reviews``: the human review queue (the service is ``ecoalign.reviews``), per tenant.
 
 ``GET /v1/reviews?status=pending`` lists the queue (cursor pagination: ``after`` = the previous page's
 ``last_id``; filters by category and policy); ``POST /v1/reviews/{id}/claim`` leases a task to the caller's key
 for ``ECOALIGN_REVIEW_LEASE_S`` (409 if another key holds it); ``POST /v1/reviews/{id}/decision`` records the
 verdict (only the lease holder; 409 otherwise). ``GET /v1/moderation_results/{trace_id}`` reads a result as it
-stands: the machine's decision, the latest human verdict and the history. ``GET /ui/reviews`` is the reviewer's
-page: a static shell whose script calls this API with the key the reviewer types in (kept in the tab's
-``sessionStorage``), so the page itself holds no data and needs no cookie.
+stands: the machine's decision, the latest human verdict and the history. The reviewer's page,
+``GET /ui/reviews``, is served with the other pages by ``api/routes/ui.py``: a static shell whose script calls
+this API with the key the reviewer types in (kept in the tab's ``sessionStorage``), so the page itself holds no
+data and needs no cookie.
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse
 from pydantic import Field
 from sqlalchemy.orm import Session
 
@@ -130,9 +129,3 @@ def get_result(
     ctx: Ctx,
 ) -> dict[str, Any]:
     return run_in_transaction(ctx.sessions, lambda s: service.result_view(s, principal.tenant_id, trace_id))
-
-
-@router.get("/ui/reviews", response_class=HTMLResponse, include_in_schema=False)
-def reviewer_page() -> HTMLResponse:
-    page = resources.files("ecoalign.reviews").joinpath("page.html").read_text(encoding="utf-8")
-    return HTMLResponse(page, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})

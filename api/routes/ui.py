@@ -42,6 +42,14 @@ def viewer_page(
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
+@router.get("/reviews", response_class=HTMLResponse)
+def reviewer_page() -> HTMLResponse:
+    """The reviewer's page (``ecoalign.reviews``): a static shell whose script calls ``/v1/reviews`` with the key
+    the reviewer types in."""
+    page = resources.files("ecoalign.reviews").joinpath("page.html").read_text(encoding="utf-8")
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+
+
 @router.get("/assets/{name}")
 def asset(name: str) -> FileResponse:
     if name not in ASSETS:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from ecoalign.categories import MODERATION_CATEGORIES
+from ecoalign.chat_schema import RequestModel, Text
 from ecoalign.moderation.policy import (
     DEFAULT_EVIDENCE_ACCURACY,
     CustomCategory,
@@ -29,15 +30,17 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 EvidenceKind = Literal["judge_text", "judge_images", "second_judge"]
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Doc(RequestModel):
+    """The request models' rules (unknown fields refused, strict types: no bool for a number), immutable."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class CustomCategoryIn(_Doc):
     """A category of the tenant's own: the judge scores it from ``description``."""
 
     name: CategoryName = Field(description="lower-case letters, digits and hyphens, e.g. 'crypto-scam'")
-    description: str = Field(min_length=10, max_length=2000, description="what the category covers, for the judge")
+    description: Text = Field(min_length=10, max_length=2000, description="what the category covers, for the judge")
 
 
 class CostIn(_Doc):
